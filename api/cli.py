@@ -1,0 +1,183 @@
+"""The ``switchback`` command line (typer + rich).
+
+    switchback up [--host] [--port] [--data-dir] [--demo]   API + runtime in one process
+    switchback keys create --role R                            a new API key (shown once)
+    switchback emit FILE.jsonl                                  send events over HTTP
+    switchback import contacts.csv                              import contacts (progress bar)
+    switchback validate FILE.json                               check a journey graph
+    switchback simulate JOURNEY.json EVENTS.jsonl               dry run with a virtual clock
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import orjson
+import typer
+from rich.console import Console
+
+from api import cli_client
+
+app = typer.Typer(help="Switchback: event-sourced journey orchestration.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console()
+err = Console(stderr=True)
+
+DATA_DIR = typer.Option(Path(".switchback"), "--data-dir", envvar="SWITCHBACK_DATA_DIR", help="where the data lives")
+URL = typer.Option("http://127.0.0.1:8000", "--url", envvar="SWITCHBACK_URL", help="the Switchback API")
+KEY = typer.Option(None, "--key", envvar="SWITCHBACK_API_KEY", help="API key (default: <data-dir>/admin-key)")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def up(host: str = typer.Option("127.0.0.1", help="interface to bind"),
+       port: int = typer.Option(8000, help="port (0 picks a free one)"),
+       data_dir: Path = DATA_DIR,
+       demo: bool = typer.Option(False, "--demo", help="load sample journeys, contacts and a live event stream")):
+    """Start the API, journey runtime, sender and projector in one process."""
+    import socket
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.services import Services
+    from api.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if port == 0:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+    settings = Settings(data_dir=data_dir, host=host, port=port)
+    services = Services(settings)
+    secret = services.ensure_admin_key()
+    if secret:
+        console.print(f"[bold green]Admin API key[/] (shown once, also in {data_dir / 'admin-key'}): {secret}")
+    feed = None
+    if demo:
+        from api.demo import DemoFeed, load_library
+
+        published = load_library(services, settings.workspace)
+        console.print(f"demo: published {', '.join(published) or 'nothing new'}; sample events are flowing")
+        feed = DemoFeed(services, settings.workspace)
+    application = create_app(services, extras=[feed] if feed else None)
+    console.print(f"Switchback listening on http://{host}:{port}  (API docs at /docs, data in {data_dir})")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@keys_app.command("create")
+def keys_create(role: str = typer.Option(..., "--role", help="admin | marketer | analyst | ingest | redeemer"),
+                name: str = typer.Option("", help="a label for the key"),
+                workspace: str = typer.Option("default"), data_dir: Path = DATA_DIR):
+    """Create an API key in the data directory (works while the server runs)."""
+    from api.auth import ROLES
+    from engine.definitions import Definitions
+
+    if role not in ROLES:
+        fail(f"unknown role '{role}'; use one of: {', '.join(ROLES)}", 2)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret, info = Definitions(data_dir / "definitions.db").create_key(workspace, role, name)
+    console.print(f"created {info['role']} key {info['id']} for workspace '{workspace}'. The secret is shown only once:")
+    print(secret)
+
+
+@app.command()
+def emit(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="events, one JSON envelope per line"),
+         url: str = URL, key: Optional[str] = KEY, data_dir: Path = DATA_DIR,
+         batch: int = typer.Option(500, min=1, max=1000)):
+    """Send events from a JSONL file to the API; bad lines are reported with their number."""
+    client = cli_client.connect(url, key, data_dir, fail)
+    result = cli_client.emit_file(client, file, batch, console)
+    for problem in result["errors"]:
+        err.print(f"[red]line {problem['line']}[/]: {problem['loc']}: {problem['message']}")
+    console.print(f"accepted {result['accepted']}, duplicates {result['duplicates']}, rejected {result['rejected']}")
+    if result["errors"]:
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_contacts(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with a header line"),
+                    url: str = URL, key: Optional[str] = KEY, data_dir: Path = DATA_DIR,
+                    chunk: int = typer.Option(2000, min=1, help="rows per request")):
+    """Import contacts from CSV (email, phone, first_name, last_name, tags, any attribute)."""
+    client = cli_client.connect(url, key, data_dir, fail)
+    result = cli_client.import_file(client, file, chunk, console)
+    for problem in result["errors"]:
+        column = f" ({problem['column']})" if problem.get("column") else ""
+        err.print(f"[red]line {problem['line']}[/]{column}: {problem['error']}")
+    console.print(f"created {result['created']}, updated {result['updated']}, failed {result['failed']}")
+    if result["errors"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="journey graph JSON")):
+    """Check a journey graph; problems name their node or edge."""
+    from pydantic import ValidationError
+
+    from journeys.graph import Journey
+    from journeys.validation import validate_journey
+
+    try:
+        graph = orjson.loads(file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        fail(f"{file}: not valid JSON: {exc}")
+    try:
+        journey = Journey.model_validate(graph)
+    except ValidationError as exc:
+        for e in exc.errors(include_url=False):
+            err.print(f"[red]{'.'.join(str(p) for p in e['loc'])}[/]: {e['msg']}")
+        fail(f"{file}: the graph cannot be read")
+    problems = validate_journey(journey)
+    for p in problems:
+        style = "red" if p.severity == "error" else "yellow"
+        err.print(f"[{style}]{p.severity}[/] {p}")
+    if any(p.severity == "error" for p in problems):
+        raise typer.Exit(1)
+    console.print(f"[green]{file}: journey '{journey.id}' is valid[/] ({len(journey.nodes)} nodes, {len(journey.edges)} edges)")
+
+
+@app.command()
+def simulate(journey_file: Path = typer.Argument(..., exists=True, dir_okay=False),
+             events_file: Path = typer.Argument(..., exists=True, dir_okay=False),
+             as_json: bool = typer.Option(False, "--json", help="print the result as JSON")):
+    """Dry-run a journey against recorded events with a virtual clock (nothing is sent)."""
+    from engine.simulate import load_events_jsonl, simulate as run
+
+    try:
+        graph = orjson.loads(journey_file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        fail(f"{journey_file}: not valid JSON: {exc}")
+    try:
+        events = load_events_jsonl(events_file.read_text())
+    except ValueError as exc:
+        fail(f"{events_file}: {exc}")
+    result = run(graph, events)
+    if result.problems:
+        for p in result.problems:
+            err.print(f"[red]{p.get('code', '')}[/] {p.get('node') or p.get('edge') or ''}: {p['message']}")
+        fail("the journey is not valid; nothing was simulated")
+    if as_json:
+        sys.stdout.write(orjson.dumps({cid: {"path": c.path, "messages": c.messages, "exits": c.exits}
+                                       for cid, c in result.contacts.items()}, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    cli_client.print_simulation(console, result)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

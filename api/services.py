@@ -1,0 +1,136 @@
+"""The embedded deployment wired together: one process, SQLite files under the data
+directory, and background threads for the journey runtime, the sender and the
+projector. The HTTP routes only talk to this object.
+
+Files: ``events.db`` (event log + runtime state + outbox), ``read.db`` (projection
+tables for analysts), ``definitions.db`` (journeys, templates, API keys via
+eventsourcing), ``admin-key`` (first-start admin key, mode 0600).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from api.settings import Settings
+from engine import state
+from engine.clock import SystemClock, VirtualClock
+from engine.definitions import Definitions
+from engine.log import EventLog, connect
+from engine.providers import OutboxProvider
+from engine.runtime import JourneyRuntime
+from engine.sender import Sender
+from projections import Projector
+
+logger = logging.getLogger("switchback")
+
+
+class Services:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        data = settings.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data
+        self.clock = VirtualClock(data / "test-clock-offset") if settings.test_clock else SystemClock()
+        self.log = EventLog(data / "events.db")
+        self.definitions = Definitions(data / "definitions.db")
+        self.outbox = OutboxProvider(data / "events.db")
+        self.runtime = JourneyRuntime(self.log, self.definitions, self.clock)
+        self.sender = Sender(self.log, self.definitions, {"email": self.outbox, "sms": self.outbox, "whatsapp": self.outbox},
+                             self.clock, base_url=settings.public_url(), wait_for_commands=self._wait_commands)
+        self.projector = Projector(data / "events.db", data / "read.db")
+        self._read = threading.local()
+        self._stop = threading.Event()
+        self._projector_thread: threading.Thread | None = None
+        self.projected = threading.Condition()
+        self.started_at = time.time()
+
+    # -- keys -------------------------------------------------------------------
+    def ensure_admin_key(self) -> str | None:
+        """Register SWITCHBACK_ADMIN_KEY, or create one on first start and write it to
+        ``<data-dir>/admin-key`` (0600). Returns a newly generated secret, else None."""
+        secret, created = self.definitions.ensure_admin_key(self.settings.workspace, self.settings.admin_key)
+        if created and secret:
+            path = self.data_dir / "admin-key"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secret + "\n")
+            os.chmod(path, 0o600)
+            return secret
+        return None
+
+    # -- lifecycle --------------------------------------------------------------
+    def start(self) -> None:
+        self.runtime.start()
+        self.sender.start()
+        self._projector_thread = threading.Thread(target=self._project_loop, name="projector", daemon=True)
+        self._projector_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.runtime.stop()
+        self.sender.stop()
+        self.log.notify()
+        if self._projector_thread:
+            self._projector_thread.join(5)
+
+    def _wait_commands(self, timeout: float) -> None:
+        with self.runtime.commands_ready:
+            self.runtime.commands_ready.wait(timeout)
+
+    def _project_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                handled = self.projector.run_once()
+            except Exception:
+                logger.exception("projector batch failed")
+                handled = 0
+                time.sleep(1.0)
+            if handled:
+                with self.projected:
+                    self.projected.notify_all()
+            else:
+                self.log.wait(0.2)
+
+    # -- reads --------------------------------------------------------------------
+    def read_db(self) -> sqlite3.Connection:
+        """A read-only connection to the projection tables (one per thread)."""
+        conn = getattr(self._read, "conn", None)
+        if conn is None:
+            conn = connect(self.data_dir / "read.db")
+            conn.execute("PRAGMA query_only = ON")
+            self._read.conn = conn
+        return conn
+
+    def wait_projected(self, position: int, timeout: float = 5.0) -> bool:
+        """Block until the projector has processed ``position`` (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        with self.projected:
+            while self.projector.position() < position:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.projected.wait(min(left, 0.05))
+        return True
+
+    def status(self) -> dict[str, Any]:
+        conn = self.log.connection()
+        head = self.log.head()
+        runtime = state.position(conn, "runtime")
+        commands = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commands").fetchone()[0]
+        sender = state.position(conn, "sender")
+        projected = self.projector.position()
+        return {
+            "log_head": head,
+            "runtime": {"position": runtime, "lag": head - runtime, "error": self.runtime.last_error},
+            "sender": {"position": sender, "pending": commands - sender},
+            "projector": {"position": projected, "lag": head - projected},
+            "due_timers": conn.execute("SELECT COUNT(*) FROM journey_state WHERE wake_at IS NOT NULL AND wake_at <= ?",
+                                       (self.clock.now(),)).fetchone()[0],
+            "clock": {"now": self.clock.now(), "virtual": self.clock.virtual},
+        }

@@ -1,0 +1,35 @@
+"""Helpers shared by test modules: free ports, the test admin key, and waiting until the
+runtime, sender and projector have caught up with the log."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+ADMIN = "sb_test_admin_key_0123456789abcdefghijklmnop"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settle(client, timeout: float = 15.0) -> dict:
+    """Poll /v1/status until every consumer has caught up with the log (twice in a row)."""
+    deadline = time.monotonic() + timeout
+    calm = 0
+    status = {}
+    while time.monotonic() < deadline:
+        status = client.get("/v1/status").json()
+        idle = (status["runtime"]["lag"] == 0 and status["sender"]["pending"] == 0
+                and status["projector"]["lag"] == 0 and status["due_timers"] == 0)
+        calm = calm + 1 if idle else 0
+        if calm >= 2:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"not settled after {timeout}s: {status}")
+
+
