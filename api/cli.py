@@ -163,9 +163,10 @@ def simulate(journey_file: Path = typer.Argument(..., exists=True, dir_okay=Fals
     except ValueError as exc:
         fail(f"{events_file}: {exc}")
     result = run(graph, events)
-    if result.problems:
-        for p in result.problems:
-            err.print(f"[red]{p.get('code', '')}[/] {p.get('node') or p.get('edge') or ''}: {p['message']}")
+    for p in result.problems:
+        style = "red" if p.get("severity", "error") == "error" else "yellow"
+        err.print(f"[{style}]{p.get('severity', 'error')} {p.get('code', '')}[/] {p.get('node') or p.get('edge') or ''}: {p['message']}")
+    if any(p.get("severity", "error") == "error" for p in result.problems):
         fail("the journey is not valid; nothing was simulated")
     if as_json:
         sys.stdout.write(orjson.dumps({cid: {"path": c.path, "messages": c.messages, "exits": c.exits}

@@ -36,6 +36,8 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 
@@ -62,6 +64,17 @@ def append_many(conn: sqlite3.Connection, records: list[dict[str, Any]]) -> None
 def read(conn: sqlite3.Connection, after: int, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
     rows = conn.execute("SELECT position, body FROM log WHERE position > ? ORDER BY position LIMIT ?", (after, limit))
     return [(position, orjson.loads(body)) for position, body in rows]
+
+
+def read_skipping(conn: sqlite3.Connection, after: int, limit: int, skip: frozenset[str]) -> list[tuple[int, dict[str, Any] | None]]:
+    """Like ``read`` but events whose type is in ``skip`` come back as ``(position, None)``
+    without decoding their bodies (the runtime skips its own bookkeeping this way)."""
+    if not skip:
+        return read(conn, after, limit)
+    marks = ",".join("?" * len(skip))
+    rows = conn.execute(f"SELECT position, CASE WHEN type IN ({marks}) THEN NULL ELSE body END FROM log "
+                        "WHERE position > ? ORDER BY position LIMIT ?", (*sorted(skip), after, limit))
+    return [(position, orjson.loads(body) if body is not None else None) for position, body in rows]
 
 
 def head(conn: sqlite3.Connection) -> int:

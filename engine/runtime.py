@@ -53,6 +53,11 @@ class Catalog:
     triggers: dict[tuple[str, str], list[Plan]] = field(default_factory=dict)
     used_types: set[str] = field(default_factory=set)
 
+    @property
+    def skipped(self) -> frozenset[str]:
+        """Bookkeeping types no journey reacts to: the runtime does not decode them."""
+        return BOOKKEEPING - self.used_types
+
     @classmethod
     def build(cls, source: JourneySource) -> Catalog:
         catalog = cls()
@@ -111,7 +116,7 @@ class _Batch:
 class JourneyRuntime:
     """Drives journeys from the log. ``run_once`` does one batch; ``start`` runs a thread."""
 
-    def __init__(self, log: eventlog.EventLog, source: JourneySource, clock: Clock, batch: int = 1000):
+    def __init__(self, log: eventlog.EventLog, source: JourneySource, clock: Clock, batch: int = 2000):
         self.log, self.source, self.clock, self.batch_size = log, source, clock, batch
         conn = log.connection()
         conn.executescript(state.SCHEMA)
@@ -151,12 +156,11 @@ class JourneyRuntime:
         conn = self.log.connection()
         now = self.clock.now()
         after = state.position(conn, POSITION)
-        events = eventlog.read(conn, after, self.batch_size)
+        events = eventlog.read_skipping(conn, after, self.batch_size, self.catalog.skipped)
         due = state.due_timers(conn, now, self.batch_size)
         if not events and not due:
             return 0
-        relevant = [(p, e) for p, e in events if e.get("contact_id") and
-                    (e["type"] not in BOOKKEEPING or e["type"] in self.catalog.used_types)]
+        relevant = [(p, e) for p, e in events if e is not None and e.get("contact_id")]
         keys = {state.key_of(e["workspace"], e["contact_id"]) for _, e in relevant}
         keys.update(k for k, _ in due)
         work = _Batch(conn, sorted(keys))
