@@ -38,6 +38,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
     conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA wal_autocheckpoint=20000")  # ~80 MB: fewer, larger checkpoints
     return conn
 
 
