@@ -19,6 +19,7 @@ from typing import Optional
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from api import cli_client
 
@@ -35,7 +36,7 @@ KEY = typer.Option(None, "--key", envvar="SWITCHBACK_API_KEY", help="API key (de
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -99,7 +100,7 @@ def emit(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="eve
     client = cli_client.connect(url, key, data_dir, fail)
     result = cli_client.emit_file(client, file, batch, console)
     for problem in result["errors"]:
-        err.print(f"[red]line {problem['line']}[/]: {problem['loc']}: {problem['message']}")
+        err.print(f"[red]line {problem['line']}[/]: {escape(problem['loc'])}: {escape(problem['message'])}")
     console.print(f"accepted {result['accepted']}, duplicates {result['duplicates']}, rejected {result['rejected']}")
     if result["errors"]:
         raise typer.Exit(1)
@@ -113,8 +114,8 @@ def import_contacts(file: Path = typer.Argument(..., exists=True, dir_okay=False
     client = cli_client.connect(url, key, data_dir, fail)
     result = cli_client.import_file(client, file, chunk, console)
     for problem in result["errors"]:
-        column = f" ({problem['column']})" if problem.get("column") else ""
-        err.print(f"[red]line {problem['line']}[/]{column}: {problem['error']}")
+        column = f" ({escape(problem['column'])})" if problem.get("column") else ""
+        err.print(f"[red]line {problem['line']}[/]{column}: {escape(problem['error'])}")
     console.print(f"created {result['created']}, updated {result['updated']}, failed {result['failed']}")
     if result["errors"]:
         raise typer.Exit(1)
@@ -136,12 +137,12 @@ def validate(file: Path = typer.Argument(..., exists=True, dir_okay=False, help=
         journey = Journey.model_validate(graph)
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
-            err.print(f"[red]{'.'.join(str(p) for p in e['loc'])}[/]: {e['msg']}")
+            err.print(f"[red]{escape('.'.join(str(p) for p in e['loc']))}[/]: {escape(e['msg'])}")
         fail(f"{file}: the graph cannot be read")
     problems = validate_journey(journey)
     for p in problems:
         style = "red" if p.severity == "error" else "yellow"
-        err.print(f"[{style}]{p.severity}[/] {p}")
+        err.print(f"[{style}]{p.severity}[/] {escape(str(p))}")
     if any(p.severity == "error" for p in problems):
         raise typer.Exit(1)
     console.print(f"[green]{file}: journey '{journey.id}' is valid[/] ({len(journey.nodes)} nodes, {len(journey.edges)} edges)")
@@ -165,7 +166,8 @@ def simulate(journey_file: Path = typer.Argument(..., exists=True, dir_okay=Fals
     result = run(graph, events)
     for p in result.problems:
         style = "red" if p.get("severity", "error") == "error" else "yellow"
-        err.print(f"[{style}]{p.get('severity', 'error')} {p.get('code', '')}[/] {p.get('node') or p.get('edge') or ''}: {p['message']}")
+        where = escape(str(p.get('node') or p.get('edge') or ''))
+        err.print(f"[{style}]{p.get('severity', 'error')} {p.get('code', '')}[/] {where}: {escape(p['message'])}")
     if any(p.get("severity", "error") == "error" for p in result.problems):
         fail("the journey is not valid; nothing was simulated")
     if as_json:

@@ -3,6 +3,7 @@ progress bars, and maps server errors back to line numbers of the user's file.""
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Any, Callable
 
@@ -76,7 +77,13 @@ def emit_file(client: httpx.Client, file: Path, batch: int, console: Console) ->
 
 
 def import_file(client: httpx.Client, file: Path, chunk: int, console: Console) -> dict[str, Any]:
-    text = file.read_text(encoding="utf-8-sig")
+    raw = file.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        return {"created": 0, "updated": 0, "failed": 0,
+                "errors": [{"line": line, "error": f"the file is not UTF-8 (byte {exc.start}); save the CSV as UTF-8"}]}
     lines = text.splitlines(keepends=True)
     if not lines:
         return {"created": 0, "updated": 0, "failed": 0, "errors": [{"line": 1, "error": "the file is empty"}]}
@@ -100,10 +107,12 @@ def import_file(client: httpx.Client, file: Path, chunk: int, console: Console) 
                 raise SystemExit(f"the server refused the import: {response.status_code} {data}")
             for key in ("created", "updated", "failed"):
                 result[key] += data[key]
-            result["errors"].extend((data.get("error") or {}).get("details", []))
+            details = (data.get("error") or {}).get("details", [])
+            result["errors"].extend(details)
             progress.advance(task, len(part))
             start = end
-            if not rows:
+            # a problem at the header's line: every chunk shares that header, so report it once
+            if not rows or any(e.get("line") == first_line for e in details):
                 break
     return result
 

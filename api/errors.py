@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -41,11 +42,18 @@ def loc_path(loc: tuple | list, prefix: str = "") -> str:
     return out
 
 
+# a whole-model check (e.g. the event's data contract) names its field in the message
+_NAMED_FIELD = re.compile(r"^(contact_id|data\.[A-Za-z0-9_]+)\b")
+
+
 def pydantic_details(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
     details = []
     for err in exc.errors(include_url=False):
         loc = [p for p in err["loc"] if p not in ("body",)]
-        message = err["msg"]
+        message = str(err["msg"]).removeprefix("Value error, ")
+        named = _NAMED_FIELD.match(message) if err["type"] == "value_error" and not loc else None
+        if named:
+            loc = named.group(1).split(".")
         if err["type"] == "extra_forbidden":
             message = "unknown field (check the spelling; see docs/events.md)"
         details.append({"loc": loc_path(loc, prefix) or prefix or "body", "message": message})

@@ -69,7 +69,10 @@ async def _emit(request: Request, who: Caller, envelopes: list[dict[str, Any]], 
 def list_contacts(request: Request, search: str | None = Query(default=None, max_length=200),
                   limit: int = Query(default=50, ge=1, le=500), cursor: str | None = None,
                   who: Caller = Depends(allow(*READERS))):
-    return queries.list_contacts(request.app.state.services.read_db(), who.workspace, search, limit, cursor)
+    try:
+        return queries.list_contacts(request.app.state.services.read_db(), who.workspace, search, limit, cursor)
+    except ValueError as exc:  # a cursor we did not make
+        raise ApiError(422, "validation_error", str(exc), [{"loc": "cursor", "message": str(exc)}]) from None
 
 
 @router.get("/v1/contacts/{contact_id}", summary="One contact with tags, recent events and journey positions")
