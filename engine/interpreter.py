@@ -100,7 +100,10 @@ def _triggers(plan: Plan, event: dict[str, Any], contact: dict[str, Any], now: f
         return False
     if plan.trigger_segment and (event.get("data") or {}).get("segment_id") != plan.trigger_segment:
         return False
-    return plan.entry_filter is None or evaluate(plan.entry_filter, contact, now, event)
+    if plan.entry_filter is not None and not evaluate(plan.entry_filter, contact, now, event):
+        return False
+    # a contact the exit rule would take out (e.g. tagged do-not-contact) does not enter at all
+    return plan.exit_rule is None or not evaluate(plan.exit_rule, contact, now, event)
 
 
 def _may_enter(plan: Plan, instance: dict[str, Any] | None, now: float) -> bool:
@@ -132,7 +135,8 @@ def matches(match: dict[str, Any] | None, event: dict[str, Any]) -> bool:
         return True
     for path, expected in match.items():
         actual = lookup(event, path)
-        if actual is None or str(actual) != str(expected):
+        # an expression that rendered to nothing matches nothing (not the text "None")
+        if actual is None or expected is None or str(actual) != str(expected):
             return False
     return True
 

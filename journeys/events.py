@@ -123,7 +123,8 @@ def _channel(data: dict) -> None:
 
 def _tag(data: dict) -> None:
     tags = data.get("tags", [data.get("tag")] if "tag" in data else None)
-    if not tags or not all(isinstance(t, str) and t for t in tags):
+    # a bare string is iterable too: {"tags": "vip"} would become the tags v, i, p
+    if not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t for t in tags):
         raise ValueError("data.tag (a string) or data.tags (a list of strings) is required")
 
 
@@ -132,9 +133,11 @@ def _order(data: dict) -> None:
     amount = data.get("amount")
     if amount is not None:
         try:
-            Decimal(str(amount))
+            finite = Decimal(str(amount)).is_finite()  # NaN/Infinity would poison lifetime_value
         except InvalidOperation:
-            raise ValueError("data.amount must be a decimal number such as '59.90'") from None
+            finite = False
+        if not finite:
+            raise ValueError("data.amount must be a decimal number such as '59.90'")
 
 
 _DATA_CHECKS = {

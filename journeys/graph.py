@@ -92,8 +92,11 @@ def out_handles(node: Node | dict[str, Any]) -> list[str]:
     if kind == "wait":
         return ["event", "timeout"] if data.get("mode") == "event" else ["default"]
     if kind == "branch":
+        # drafts may hold anything here; only a list is a list of variants/cases
         if data.get("mode") == "split":
-            return [str(v.get("handle")) for v in data.get("variants") or [] if isinstance(v, dict)]
-        cases = [str(c.get("handle")) for c in data.get("cases") or [] if isinstance(c, dict)]
+            variants = data.get("variants")
+            return [str(v.get("handle")) for v in variants if isinstance(v, dict)] if isinstance(variants, list) else []
+        listed = data.get("cases")
+        cases = [str(c.get("handle")) for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
         return [*cases, str(data.get("default") or "else")]
     return []

@@ -107,9 +107,9 @@ def _check_node(node: Node, template_ids: set[str] | None, segment_ids: set[str]
     missing = lambda f, hint: Problem("SB-013", f"{f} is required: {hint}", node=node.id, field=f"data.{f}")  # noqa: E731
     if node.type == "entry":
         trigger = data.get("trigger")
-        if not isinstance(trigger, dict) or not trigger.get("event"):
+        if not isinstance(trigger, dict) or not trigger.get("event") or not isinstance(trigger["event"], str):
             yield missing("trigger", "the event that starts the journey, e.g. {\"event\": \"cart.updated\"}")
-        elif trigger["event"] == "segment.entered" and not trigger.get("segment"):
+        elif trigger["event"] == "segment.entered" and (not trigger.get("segment") or not isinstance(trigger["segment"], str)):
             yield missing("trigger.segment", "the segment whose new members start the journey")
         elif trigger["event"] == "segment.entered" and segment_ids is not None and trigger["segment"] not in segment_ids:
             yield Problem("SB-011", f"segment '{trigger['segment']}' does not exist", node=node.id, field="data.trigger.segment")
@@ -125,11 +125,12 @@ def _check_node(node: Node, template_ids: set[str] | None, segment_ids: set[str]
         elif mode == "until":
             if not isinstance(data.get("time"), str) or not _TIME.match(data["time"]):
                 yield Problem("SB-013", "time must be a local time of day 'HH:MM', e.g. '09:00'", node=node.id, field="data.time")
-            bad = [d for d in data.get("weekdays") or [] if d not in WEEKDAYS]
+            weekdays = data.get("weekdays") or []
+            bad = [d for d in weekdays if d not in WEEKDAYS] if isinstance(weekdays, list) else weekdays
             if bad:
                 yield Problem("SB-013", f"weekdays {bad} are not among {', '.join(WEEKDAYS)}", node=node.id, field="data.weekdays")
         elif mode == "event":
-            if not data.get("event"):
+            if not data.get("event") or not isinstance(data["event"], str):
                 yield missing("event", "the event type to wait for, e.g. 'order.placed'")
             if "timeout" not in data:
                 yield missing("timeout", "how long to wait for the event, e.g. 'PT4H'")
@@ -162,7 +163,8 @@ def _check_branch(node: Node, segment_ids: set[str] | None) -> Iterable[Problem]
             yield Problem("SB-013", "a split needs at least two variants with a handle and a weight", node=node.id, field="data.variants")
             return
         for i, v in enumerate(variants):
-            if not isinstance(v, dict) or not v.get("handle") or not isinstance(v.get("weight"), (int, float)) or v["weight"] < 0:
+            if not isinstance(v, dict) or not v.get("handle") or not isinstance(v["handle"], str) \
+                    or not isinstance(v.get("weight"), (int, float)) or v["weight"] < 0:
                 yield Problem("SB-013", "each variant needs a handle and a weight >= 0", node=node.id, field=f"data.variants[{i}]")
         if sum(v.get("weight", 0) for v in variants if isinstance(v, dict) and isinstance(v.get("weight"), (int, float))) <= 0:
             yield Problem("SB-013", "split weights must add up to more than zero", node=node.id, field="data.variants")
@@ -172,10 +174,12 @@ def _check_branch(node: Node, segment_ids: set[str] | None) -> Iterable[Problem]
             yield Problem("SB-013", "a condition branch needs at least one case with a handle and a rule", node=node.id, field="data.cases")
             return
         for i, case in enumerate(cases):
-            if not isinstance(case, dict) or not case.get("handle"):
+            if not isinstance(case, dict) or not case.get("handle") or not isinstance(case["handle"], str):
                 yield Problem("SB-013", "each case needs a handle", node=node.id, field=f"data.cases[{i}].handle")
                 continue
             yield from _rule(node.id, f"data.cases[{i}].rule", case.get("rule"), segment_ids)
+        if data.get("default") is not None and not isinstance(data["default"], str):
+            yield Problem("SB-013", "default must be the name of a handle, e.g. 'else'", node=node.id, field="data.default")
     else:
         yield Problem("SB-013", "mode must be 'condition' or 'split'", node=node.id, field="data.mode")
     handles = out_handles(node)
