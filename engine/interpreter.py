@@ -181,6 +181,8 @@ class _Run:
         node = self.plan.nodes.get(inst["node"])
         if node is None:
             return self._exit(inst, "node_removed")
+        if self.plan.exit_rule is not None and evaluate(self.plan.exit_rule, self.contact, self.now, None):
+            return self._exit(inst, "exit_rule")  # time-relative rules (e.g. "no order within P30D") hold without an event
         inst["wake_at"] = None
         if inst.get("pending"):
             inst["pending"] = False

@@ -62,6 +62,7 @@ def apply_event(state: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
                 attrs[key] = value
         new["attributes"] = attrs
         new["exists"] = True
+        new.pop("deleted", None)
         if isinstance(data.get("tags"), list):
             new["tags"] = sorted({*state["tags"], *(str(t).lower() for t in data["tags"])})
     elif kind in ("contact.tagged", "contact.untagged"):

@@ -46,7 +46,7 @@ def parse_contacts_csv(text: str, workspace: str = "default", first_line: int = 
     (for chunked uploads); ``existing(workspace, email, phone)`` finds a known contact id."""
     result = ImportResult()
     try:
-        reader = csv.DictReader(io.StringIO(text))
+        reader = csv.DictReader(io.StringIO(text), strict=True)
         header = reader.fieldnames
     except csv.Error as exc:
         result.errors.append({"line": first_line, "error": f"unreadable CSV header: {exc}"})
@@ -61,18 +61,38 @@ def parse_contacts_csv(text: str, workspace: str = "default", first_line: int = 
     if len(set(names)) != len(names):
         result.errors.append({"line": first_line, "error": "the header names a column twice"})
         return result
+    lines = text.splitlines(keepends=True)
+    resume = (0, reader)  # (physical lines of ``text`` before the reader's first line, reader)
+    while resume is not None:
+        resume = _read_rows(resume[1], lines, resume[0], names, header, first_line, workspace, existing, result)
+    return result
+
+
+def _read_rows(reader, lines: list[str], base: int, names: list[str], header: list[str], first_line: int,
+               workspace: str, existing, result: ImportResult):
+    """Read rows until the end, or until a broken row (e.g. an unterminated quote): then
+    report it at its first line and return ``(base, reader)`` resuming on the next line."""
+    start = reader.line_num + 1  # the reader's line number where the next record starts
     try:
         for raw in reader:
-            line = first_line + reader.line_num - 1
+            while base + start - 1 < len(lines) and not lines[base + start - 1].strip("\r\n"):
+                start += 1  # the reader skipped blank lines before this record
+            line = first_line + base + start - 1  # the record's first line in the whole file
+            start = reader.line_num + 1
             if len(result.rows) >= MAX_ROWS:
                 result.errors.append({"line": line, "error": f"more than {MAX_ROWS} rows; split the file"})
-                break
+                return None
             row = _row(raw, names, header, line, workspace, existing, result.errors)
             if row:
                 result.rows.append(row)
     except csv.Error as exc:
-        result.errors.append({"line": first_line + reader.line_num - 1, "error": f"broken CSV: {exc}"})
-    return result
+        broken = base + start  # 1-based physical line in ``text`` where the broken record starts
+        result.errors.append({"line": first_line + broken - 1, "error": f"broken CSV row ({exc}); check its quotes"})
+        rest = lines[broken:]
+        if not rest:
+            return None
+        return broken, csv.DictReader(io.StringIO("".join(rest)), fieldnames=header, strict=True)
+    return None
 
 
 def _row(raw: dict, names: list[str], header: list[str], line: int, workspace: str,

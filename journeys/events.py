@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from ulid import ULID
 
@@ -86,6 +87,8 @@ class Event(BaseModel):
     def _contract(self) -> Event:
         if self.contact_id is None and not self.type.startswith("workspace."):
             raise ValueError("contact_id is required for contact events")
+        if len(orjson.dumps(self.data)) > MAX_DATA_BYTES:
+            raise ValueError(f"data is larger than {MAX_DATA_BYTES // 1024} KiB; keep large payloads elsewhere and send a reference")
         check = _DATA_CHECKS.get(self.type)
         if check:
             check(self.data)

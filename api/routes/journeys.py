@@ -34,6 +34,13 @@ async def call(fn, *args):
         raise definition_error(exc) from None
 
 
+async def change(request: Request, fn, *args):
+    """A change the runtime must see now (publish, pause, resume): wake it up."""
+    result = await call(fn, *args)
+    request.app.state.services.log.notify()
+    return result
+
+
 @router.get("/v1/journeys", summary="All journeys with status and version")
 async def list_journeys(request: Request, who: Caller = Depends(allow(*READERS))):
     return {"items": await call(request.app.state.services.definitions.list_journeys, who.workspace)}
@@ -72,17 +79,17 @@ async def validate(request: Request, journey_id: str, who: Caller = Depends(allo
 
 @router.post("/v1/journeys/{journey_id}/publish", summary="Publish the draft as a new immutable version")
 async def publish(request: Request, journey_id: str, who: Caller = Depends(allow(*EDITORS))):
-    return await call(request.app.state.services.definitions.publish, who.workspace, journey_id)
+    return await change(request, request.app.state.services.definitions.publish, who.workspace, journey_id)
 
 
 @router.post("/v1/journeys/{journey_id}/pause", summary="Stop new entries and hold contacts before their next message")
 async def pause(request: Request, journey_id: str, who: Caller = Depends(allow(*EDITORS))):
-    return await call(request.app.state.services.definitions.pause, who.workspace, journey_id)
+    return await change(request, request.app.state.services.definitions.pause, who.workspace, journey_id)
 
 
 @router.post("/v1/journeys/{journey_id}/resume", summary="Resume a paused journey; held contacts continue")
 async def resume(request: Request, journey_id: str, who: Caller = Depends(allow(*EDITORS))):
-    return await call(request.app.state.services.definitions.resume, who.workspace, journey_id)
+    return await change(request, request.app.state.services.definitions.resume, who.workspace, journey_id)
 
 
 @router.get("/v1/journeys/{journey_id}/stats", summary="Per node: entered, at the node now, exited; totals")

@@ -617,6 +617,16 @@ def test_exit_rule_on_the_event():
     assert step(inst, ev("contact.unsubscribed"), plan, T0 + 1, person())[0]["exit_reason"] == "exit_rule"
 
 
+def test_a_time_relative_exit_rule_is_checked_when_a_timer_fires():
+    plan = compile_plan(simple(wait_duration(duration="PT3H"), exit={"not": {"event": "cart.updated", "within": "PT2H"}}))
+    cart = ev("cart.updated")
+    contact = apply_event(person(), cart)
+    inst, _ = step(None, cart, plan, T0, contact)
+    assert inst["state"] == "active"  # the cart is fresh: the rule does not hold at entry
+    done, effects = step(inst, None, plan, T0 + 3 * 3600, contact)
+    assert kinds(effects) == ["exited:exit_rule"] and done["node"] == "w"
+
+
 def test_a_contact_the_exit_rule_would_take_out_does_not_enter():
     plan = compile_plan(simple(send(), exit={"tag": "do-not-contact"}))
     assert step(None, ev("cart.updated"), plan, T0, person(tags=["do-not-contact"])) == (None, [])

@@ -112,3 +112,16 @@ def test_imported_events_are_valid_envelopes():
 def test_importing_the_same_file_twice_gives_the_same_ids():
     text = "email,phone\na@x.io,\n,+4915100000\n"
     assert [r.contact_id for r in parse_contacts_csv(text).rows] == [r.contact_id for r in parse_contacts_csv(text).rows]
+
+
+def test_broken_quotes_are_reported_at_their_first_line_and_later_rows_survive():
+    text = ('email,note\n'
+            'a@x.io,"x"y\n'          # 2: text after a closing quote
+            'b@x.io,ok\n'            # 3
+            'c@x.io,"open\n'         # 4: never closed
+            'd@x.io,"two\nlines"\n')  # 5-6 would be swallowed by a lenient reader
+    result = parse_contacts_csv(text, first_line=11)
+    assert [e["line"] for e in result.errors] == [12, 14]
+    assert all("quotes" in e["error"] for e in result.errors)
+    assert [r.line for r in result.rows] == [13, 15]
+    assert [r.attributes["email"] for r in result.rows] == ["b@x.io", "d@x.io"]
