@@ -72,6 +72,9 @@ def up(host: str = typer.Option("127.0.0.1", help="interface to bind"),
         console.print(f"demo: published {', '.join(published) or 'nothing new'}; sample events are flowing")
         feed = DemoFeed(services, settings.workspace)
     application = create_app(services, extras=[feed] if feed else None)
+    from engine.runtime import tune_gc
+
+    tune_gc()
     console.print(f"Switchback listening on http://{host}:{port}  (API docs at /docs, data in {data_dir})")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

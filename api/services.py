@@ -2,7 +2,7 @@
 directory, and background threads for the journey runtime, the sender and the
 projector. The HTTP routes only talk to this object.
 
-Files: ``events.db`` (event log + runtime state + outbox), ``read.db`` (projection
+Files: ``events.db`` (event log + runtime state), ``outbox.db`` (captured messages), ``read.db`` (projection
 tables for analysts), ``definitions.db`` (journeys, templates, API keys via
 eventsourcing), ``admin-key`` (first-start admin key, mode 0600).
 """
@@ -39,7 +39,7 @@ class Services:
         self.clock = VirtualClock(data / "test-clock-offset") if settings.test_clock else SystemClock()
         self.log = EventLog(data / "events.db")
         self.definitions = Definitions(data / "definitions.db")
-        self.outbox = OutboxProvider(data / "events.db")
+        self.outbox = OutboxProvider(data / "outbox.db")
         self.runtime = JourneyRuntime(self.log, self.definitions, self.clock)
         self.sender = Sender(self.log, self.definitions, {"email": self.outbox, "sms": self.outbox, "whatsapp": self.outbox},
                              self.clock, base_url=settings.public_url(), wait_for_commands=self._wait_commands)
@@ -66,6 +66,7 @@ class Services:
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
+        self.log.start_checkpointer()
         self.runtime.start()
         self.sender.start()
         self._projector_thread = threading.Thread(target=self._project_loop, name="projector", daemon=True)
@@ -78,6 +79,7 @@ class Services:
         self.log.notify()
         if self._projector_thread:
             self._projector_thread.join(5)
+        self.log.stop_checkpointer()
 
     def _wait_commands(self, timeout: float) -> None:
         with self.runtime.commands_ready:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import orjson
 
@@ -38,7 +39,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
     conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA wal_autocheckpoint=20000")  # ~80 MB: fewer, larger checkpoints
+    # Checkpoints normally run in a background thread (EventLog.start_checkpointer); the
+    # automatic one, inside a committing writer, is only a safety net for a large WAL.
+    conn.execute("PRAGMA wal_autocheckpoint=20000")
     return conn
 
 
@@ -67,15 +70,24 @@ def read(conn: sqlite3.Connection, after: int, limit: int = 1000) -> list[tuple[
     return [(position, orjson.loads(body)) for position, body in rows]
 
 
-def read_skipping(conn: sqlite3.Connection, after: int, limit: int, skip: frozenset[str]) -> list[tuple[int, dict[str, Any] | None]]:
-    """Like ``read`` but events whose type is in ``skip`` come back as ``(position, None)``
-    without decoding their bodies (the runtime skips its own bookkeeping this way)."""
+def read_relevant(conn: sqlite3.Connection, after: int, limit: int,
+                  skip: frozenset[str]) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    """Up to ``limit`` events after ``after`` whose type is not in ``skip``, and the
+    position the reader has consumed up to: the last returned event's if the batch is
+    full, else the log's head (skipped rows count as consumed). One read snapshot, so
+    no event can slip in between the two queries."""
     if not skip:
-        return read(conn, after, limit)
+        rows = read(conn, after, limit)
+        return rows, rows[-1][0] if rows else after
     marks = ",".join("?" * len(skip))
-    rows = conn.execute(f"SELECT position, CASE WHEN type IN ({marks}) THEN NULL ELSE body END FROM log "
-                        "WHERE position > ? ORDER BY position LIMIT ?", (*sorted(skip), after, limit))
-    return [(position, orjson.loads(body) if body is not None else None) for position, body in rows]
+    conn.execute("BEGIN")
+    try:
+        rows = conn.execute(f"SELECT position, body FROM log WHERE position > ? AND type NOT IN ({marks}) "
+                            "ORDER BY position LIMIT ?", (after, *sorted(skip), limit)).fetchall()
+        consumed = rows[-1][0] if len(rows) == limit else max(after, head(conn))
+    finally:
+        conn.execute("COMMIT")
+    return [(position, orjson.loads(body)) for position, body in rows], consumed
 
 
 def head(conn: sqlite3.Connection) -> int:
@@ -88,7 +100,10 @@ class EventLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
-        self._lock = threading.Lock()
+        # Every writer of this file in this process takes this lock around its
+        # transaction: writers queue fairly instead of meeting SQLITE_BUSY, whose retry
+        # sleeps (up to 100 ms) would show up as latency.
+        self.write_lock = threading.Lock()
         self.appended = threading.Condition()
         conn = self.connection()
         conn.executescript(SCHEMA)
@@ -102,16 +117,48 @@ class EventLog:
     def append(self, records: list[dict[str, Any]]) -> list[int | None]:
         """Append envelopes atomically; returns positions (None marks a duplicate id)."""
         conn = self.connection()
-        with self._lock:
+        with self.transaction(conn):
+            positions = append_rows(conn, records)
+        self.notify()
+        return positions
+
+    @contextmanager
+    def transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """``with log.transaction() as conn:`` one write transaction under the write lock."""
+        conn = conn or self.connection()
+        with self.write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                positions = append_rows(conn, records)
-                conn.execute("COMMIT")
+                yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-        self.notify()
-        return positions
+            conn.execute("COMMIT")
+
+    def start_checkpointer(self, every: float = 0.5) -> None:
+        """Copy the WAL into the database file in the background (PASSIVE: never blocks
+        readers or writers), so commits on the hot path do not pay for checkpoints."""
+        if getattr(self, "_checkpointer", None):
+            return
+        self._checkpoint_stop = threading.Event()
+
+        def run() -> None:
+            conn = connect(self.path)
+            while not self._checkpoint_stop.wait(every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.OperationalError:
+                    pass  # busy: try again next round
+            conn.close()
+
+        self._checkpointer = threading.Thread(target=run, name="log-checkpointer", daemon=True)
+        self._checkpointer.start()
+
+    def stop_checkpointer(self) -> None:
+        if getattr(self, "_checkpointer", None):
+            self._checkpoint_stop.set()
+            self._checkpointer.join(5)
+            self._checkpointer = None
 
     def notify(self) -> None:
         with self.appended:

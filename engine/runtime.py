@@ -8,6 +8,7 @@ deterministic, so a replayed batch inserts nothing new).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import threading
@@ -91,8 +92,11 @@ class BatchStats:
     sends: int = 0
 
 
-def _event_id(key: str, effect_key: str) -> str:
-    return "e_" + hashlib.blake2b(f"{key}|{effect_key}".encode(), digest_size=12).hexdigest()
+def _event_id(cause: str, key: str, effect_key: str) -> str:
+    """Deterministic and roughly ordered: ``cause`` is the input's log position (or the
+    timer's wake time), so a replay yields the same id and new ids land at the end of the
+    log's id index instead of all over it; the hash makes it unique."""
+    return f"e{cause}-" + hashlib.blake2b(f"{key}|{effect_key}".encode(), digest_size=10).hexdigest()
 
 
 class _Batch:
@@ -144,7 +148,7 @@ class JourneyRuntime:
     def _release(self, journey_id: str) -> None:
         conn = self.log.connection()
         now = self.clock.now()
-        with _transaction(conn):
+        with self.log.transaction(conn):
             held = state.held_instances(conn, journey_id)
             state.save_instances(conn, {(key, journey_id): resume(inst, now) for key, inst in held})
         logger.info("released %d held contacts of journey %s", len(held), journey_id)
@@ -156,25 +160,25 @@ class JourneyRuntime:
         conn = self.log.connection()
         now = self.clock.now()
         after = state.position(conn, POSITION)
-        events = eventlog.read_skipping(conn, after, self.batch_size, self.catalog.skipped)
+        events, consumed = eventlog.read_relevant(conn, after, self.batch_size, self.catalog.skipped)
         due = state.due_timers(conn, now, self.batch_size)
-        if not events and not due:
+        if consumed == after and not due:
             return 0
-        relevant = [(p, e) for p, e in events if e is not None and e.get("contact_id")]
+        relevant = [(p, e) for p, e in events if e.get("contact_id")]
         keys = {state.key_of(e["workspace"], e["contact_id"]) for _, e in relevant}
         keys.update(k for k, _ in due)
         work = _Batch(conn, sorted(keys))
-        for _, event in relevant:
-            self._on_event(work, event, now)
+        for position, event in relevant:
+            self._on_event(work, event, now, f"{position:012d}")
         fired = sum(self._on_timer(work, key, journey_id, now) for key, journey_id in due)
-        if not events and not fired:
+        if consumed == after and not fired:
             return 0  # due timers of journeys not loaded yet stay due
-        self._commit(conn, work, events[-1][0] if events else after, now)
+        self._commit(conn, work, consumed, now)
         self.stats.events += len(events)
         self.stats.timers += fired
-        return len(events) + fired
+        return max(len(events) + fired, 1)
 
-    def _on_event(self, work: _Batch, event: dict[str, Any], now: float) -> None:
+    def _on_event(self, work: _Batch, event: dict[str, Any], now: float, cause: str) -> None:
         workspace, contact_id = event["workspace"], event["contact_id"]
         key = state.key_of(workspace, contact_id)
         contact = apply_event(work.contact(key, workspace, contact_id), event)
@@ -190,12 +194,12 @@ class JourneyRuntime:
                 continue
             handled.add(journey_id)
             paused = self.catalog.status.get((workspace, journey_id)) == "paused"
-            self._apply(work, key, contact, inst, *step(inst, event, plan, now, contact, paused), now)
+            self._apply(work, key, contact, inst, *step(inst, event, plan, now, contact, paused), now, cause)
         for plan in self.catalog.triggers.get((workspace, event["type"]), ()):
             if plan.journey_id in handled or self.catalog.status.get((workspace, plan.journey_id)) != "published":
                 continue
             inst = mine.get(plan.journey_id)
-            self._apply(work, key, contact, inst, *step(inst, event, plan, now, contact), now)
+            self._apply(work, key, contact, inst, *step(inst, event, plan, now, contact), now, cause)
 
     def _on_timer(self, work: _Batch, key: str, journey_id: str, now: float) -> bool:
         inst = work.instances.get(key, {}).get(journey_id)
@@ -207,11 +211,12 @@ class JourneyRuntime:
             return False  # definitions not loaded yet; the timer stays due
         contact = work.contact(key, workspace, contact_id)
         paused = self.catalog.status.get((workspace, journey_id)) == "paused"
-        self._apply(work, key, contact, inst, *step(inst, None, plan, now, contact, paused), now)
+        cause = f"t{int(inst['wake_at'] * 1000):013d}"
+        self._apply(work, key, contact, inst, *step(inst, None, plan, now, contact, paused), now, cause)
         return True
 
     def _apply(self, work: _Batch, key: str, contact: dict[str, Any], old: dict[str, Any] | None,
-               new: dict[str, Any] | None, effects: list, now: float) -> None:
+               new: dict[str, Any] | None, effects: list, now: float, cause: str) -> None:
         if new is None or (new is old and not effects):
             return
         journey_id = new["journey_id"]
@@ -223,17 +228,17 @@ class JourneyRuntime:
             if isinstance(effect, Emit):
                 if effect.type == "journey.node_entered":
                     self.stats.transitions += 1
-                work.emitted.append(_envelope(_event_id(key, effect.key), effect.type, workspace, contact_id, stamp, effect.data))
+                work.emitted.append(_envelope(_event_id(cause, key, effect.key), effect.type, workspace, contact_id, stamp, effect.data))
             elif isinstance(effect, Send):
                 self.stats.sends += 1
                 command = _command(effect, workspace, contact_id)
                 work.commands.append(command)
                 data = {k: command[k] for k in ("message_id", "journey_id", "version", "node_id", "channel", "template")}
-                work.emitted.append(_envelope(_event_id(key, f"queued:{effect.message_id}"), "message.queued",
+                work.emitted.append(_envelope(_event_id(cause, key, f"queued:{effect.message_id}"), "message.queued",
                                               workspace, contact_id, stamp, data))
 
     def _commit(self, conn, work: _Batch, new_position: int, now: float) -> None:
-        with _transaction(conn):
+        with self.log.transaction(conn):
             state.save_contacts(conn, {k: work.contacts[k] for k in work.dirty_contacts})
             state.save_instances(conn, {(k, j): work.instances[k][j] for k, j in work.dirty_instances})
             state.add_commands(conn, work.commands, now)
@@ -276,6 +281,16 @@ class JourneyRuntime:
         return max(0.005, min(0.5, wake - self.clock.now()))
 
 
+def tune_gc() -> None:
+    """Garbage-collector settings for a long-running engine process: objects alive after
+    start-up are frozen (never scanned again) and young collections run less often.
+    Batches allocate many short-lived dicts; with the defaults the collector spends
+    a third of the runtime's time walking long-lived objects."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 50)
+
+
 def _envelope(event_id: str, kind: str, workspace: str, contact_id: str, stamp: str, data: dict) -> dict[str, Any]:
     return {"id": event_id, "type": kind, "workspace": workspace, "contact_id": contact_id,
             "occurred_at": stamp, "received_at": stamp, "source": "engine", "data": data}
@@ -286,24 +301,6 @@ def _command(effect: Send, workspace: str, contact_id: str) -> dict[str, Any]:
             "journey_id": effect.journey_id, "version": effect.version, "node_id": effect.node_id,
             "channel": effect.channel, "template": effect.template, "offer": effect.offer,
             "context": effect.context}
-
-
-class _transaction:
-    def __init__(self, conn):
-        self.conn = conn
-
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-        return False
-
-
-def transaction(conn):
-    """``with transaction(conn):`` BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
-    return _transaction(conn)
 
 
 def drain(runtime: JourneyRuntime, limit: int = 10_000) -> int:

@@ -19,7 +19,6 @@ import orjson
 from engine import log as eventlog
 from engine import state
 from engine.providers.base import OutgoingMessage, PermanentError, Provider, TransientError
-from engine.runtime import transaction
 from engine.templates import TemplateError, render, template_context
 from journeys.contact import address, new_contact
 from journeys.events import iso_from_epoch
@@ -58,7 +57,7 @@ class Sender:
             key = state.key_of(command["workspace"], command["contact_id"])
             contact = contacts.get(key) or new_contact(command["contact_id"], command["workspace"])
             events.append(self._deliver(command, contact))
-        with transaction(conn):
+        with self.log.transaction(conn):
             eventlog.append_many(conn, events)
             state.set_position(conn, POSITION, rows[-1][0])
         self.log.notify()

@@ -21,19 +21,19 @@ import orjson
 SEP = "\x1f"
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS contact_state (key TEXT PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS contact_state (key TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journey_state (
     key TEXT NOT NULL, journey_id TEXT NOT NULL, body BLOB NOT NULL,
     wake_at REAL, held INTEGER NOT NULL DEFAULT 0, active INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (key, journey_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS journey_state_wake ON journey_state(wake_at) WHERE wake_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS journey_state_held ON journey_state(journey_id) WHERE held = 1;
 CREATE TABLE IF NOT EXISTS commands (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,
     workspace TEXT NOT NULL, contact_id TEXT NOT NULL, body BLOB NOT NULL, created_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS positions (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (name TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
