@@ -197,6 +197,8 @@ def main() -> None:
     if args.only in (None, "throughput"):
         bench_throughput(args.events)
     if args.only in (None, "latency"):
+        os.sync()  # flush the throughput run's writes so they do not stall this figure
+        time.sleep(2)
         bench_latency(args.rate, args.seconds)
 
 

@@ -135,7 +135,7 @@ class EventLog:
                 raise
             conn.execute("COMMIT")
 
-    def start_checkpointer(self, every: float = 0.5) -> None:
+    def start_checkpointer(self, every: float = 0.1) -> None:
         """Copy the WAL into the database file in the background (PASSIVE: never blocks
         readers or writers), so commits on the hot path do not pay for checkpoints."""
         if getattr(self, "_checkpointer", None):
