@@ -14,7 +14,6 @@ import os
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from api.settings import Settings
@@ -25,6 +24,7 @@ from engine.log import EventLog, connect
 from engine.providers import OutboxProvider
 from engine.runtime import JourneyRuntime
 from engine.sender import Sender
+from engine.worker import Worker
 from projections import Projector
 
 logger = logging.getLogger("switchback")
@@ -45,9 +45,8 @@ class Services:
                              self.clock, base_url=settings.public_url(), wait_for_commands=self._wait_commands)
         self.projector = Projector(data / "events.db", data / "read.db")
         self._read = threading.local()
-        self._stop = threading.Event()
-        self._projector_thread: threading.Thread | None = None
         self.projected = threading.Condition()
+        self.project_worker = Worker("projector", self._project_once, lambda: self.log.wait(0.2), wake=self.log.notify)
         self.started_at = time.time()
 
     # -- keys -------------------------------------------------------------------
@@ -69,35 +68,24 @@ class Services:
         self.log.start_checkpointer()
         self.runtime.start()
         self.sender.start()
-        self._projector_thread = threading.Thread(target=self._project_loop, name="projector", daemon=True)
-        self._projector_thread.start()
+        self.project_worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
         self.runtime.stop()
         self.sender.stop()
-        self.log.notify()
-        if self._projector_thread:
-            self._projector_thread.join(5)
+        self.project_worker.stop()
         self.log.stop_checkpointer()
 
     def _wait_commands(self, timeout: float) -> None:
         with self.runtime.commands_ready:
             self.runtime.commands_ready.wait(timeout)
 
-    def _project_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                handled = self.projector.run_once()
-            except Exception:
-                logger.exception("projector batch failed")
-                handled = 0
-                time.sleep(1.0)
-            if handled:
-                with self.projected:
-                    self.projected.notify_all()
-            else:
-                self.log.wait(0.2)
+    def _project_once(self) -> int:
+        handled = self.projector.run_once()
+        if handled:
+            with self.projected:
+                self.projected.notify_all()
+        return handled
 
     # -- reads --------------------------------------------------------------------
     def read_db(self) -> sqlite3.Connection:

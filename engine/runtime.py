@@ -12,7 +12,6 @@ import gc
 import hashlib
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
@@ -20,6 +19,7 @@ from engine import log as eventlog
 from engine import state
 from engine.interpreter import Emit, Send, resume, step
 from engine.plan import Plan, compile_plan
+from engine.worker import Worker
 from journeys.contact import apply_event, new_contact
 from journeys.events import iso_from_epoch
 from journeys.graph import Journey
@@ -127,10 +127,9 @@ class JourneyRuntime:
         self._changes = -1
         self.catalog = Catalog()
         self.stats = BatchStats()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker("journey-runtime", self.run_once, lambda: self.log.wait(self._idle_timeout()),
+                             wake=self.log.notify)
         self.commands_ready = threading.Condition()
-        self.last_error: str | None = None
 
     # -- catalogue --------------------------------------------------------------
     def refresh(self) -> None:
@@ -252,27 +251,14 @@ class JourneyRuntime:
 
     # -- thread -----------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="journey-runtime", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self.log.notify()
-        if self._thread:
-            self._thread.join(timeout)
+        self.worker.stop(timeout)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                handled = self.run_once()
-                self.last_error = None
-            except Exception as exc:  # keep running; the batch is retried
-                logger.exception("runtime batch failed")
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                handled = 0
-                time.sleep(1.0)
-            if not handled:
-                self.log.wait(self._idle_timeout())
+    @property
+    def last_error(self) -> str | None:
+        return self.worker.last_error
 
     def _idle_timeout(self) -> float:
         wake = state.next_wake(self.log.connection())

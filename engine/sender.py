@@ -10,7 +10,6 @@ sends twice nor records twice.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, Callable, Protocol
 
@@ -19,6 +18,7 @@ import orjson
 from engine import log as eventlog
 from engine import state
 from engine.providers.base import OutgoingMessage, PermanentError, Provider, TransientError
+from engine.worker import Worker
 from engine.templates import TemplateError, render, template_context
 from journeys.contact import address, new_contact
 from journeys.events import iso_from_epoch
@@ -37,9 +37,8 @@ class Sender:
                  wait_for_commands: Callable[[float], None] | None = None):
         self.log, self.templates, self.providers, self.clock = log, templates, providers, clock
         self.base_url = base_url.rstrip("/")
-        self._wait = wait_for_commands or (lambda timeout: time.sleep(timeout))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        wait = wait_for_commands or time.sleep
+        self.worker = Worker("sender", self.run_once, lambda: wait(0.2))
         self.sent = 0
         self.failed = 0
 
@@ -108,26 +107,11 @@ class Sender:
                 "workspace": command["workspace"], "contact_id": command["contact_id"],
                 "occurred_at": stamp, "received_at": stamp, "source": "engine", "data": data}
 
-    # -- thread -----------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="sender", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                handled = self.run_once()
-            except Exception:
-                logger.exception("sender batch failed")
-                handled = 0
-                time.sleep(1.0)
-            if not handled:
-                self._wait(0.2)
+        self.worker.stop(timeout)
 
 
 def _ws_contact(command: dict[str, Any]) -> tuple[str, str]:

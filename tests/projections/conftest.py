@@ -1,22 +1,13 @@
-"""Fixtures for the read-model tests: a real SQLite event log, a read db, an event factory.
-
-Also makes the repository importable (``.venv/bin/pytest`` does not put the working
-directory on ``sys.path``), as the other test folders do.
-"""
+"""Fixtures for the read-model tests: a real SQLite event log, a read db, an event factory."""
 
 from __future__ import annotations
 
 import itertools
 import sqlite3
-import sys
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
 
 from engine.log import EventLog
 from projections import Projector
