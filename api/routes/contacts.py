@@ -22,19 +22,9 @@ router = APIRouter(tags=["contacts"])
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 
-class ContactIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    contact_id: str | None = Field(default=None, min_length=1, max_length=128)
-    email: EmailStr | None = None
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ().\-]{6,20}$")
-    first_name: str | None = Field(default=None, max_length=200)
-    last_name: str | None = Field(default=None, max_length=200)
-    timezone: str | None = Field(default=None, max_length=64)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-
-
 class ContactPatch(BaseModel):
+    """The fields a contact's attributes can be set or changed with."""
+
     model_config = ConfigDict(extra="forbid")
     email: EmailStr | None = None
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ().\-]{6,20}$")
@@ -42,6 +32,11 @@ class ContactPatch(BaseModel):
     last_name: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactIn(ContactPatch):
+    contact_id: str | None = Field(default=None, min_length=1, max_length=128)
+    tags: list[str] = Field(default_factory=list)
 
 
 def _data(model: BaseModel) -> dict[str, Any]:
