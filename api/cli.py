@@ -79,6 +79,40 @@ def up(host: str = typer.Option("127.0.0.1", help="interface to bind"),
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+@app.command()
+def worker(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafka bootstrap, host:port"),
+           pg: str = typer.Option(..., envvar="SWITCHBACK_PG", help="PostgreSQL DSN (state, outbox, definitions)"),
+           namespace: str = typer.Option("switchback", envvar="SWITCHBACK_NAMESPACE", help="topic prefix"),
+           schema: str = typer.Option("switchback", envvar="SWITCHBACK_PG_SCHEMA", help="PostgreSQL schema"),
+           partitions: int = typer.Option(12, envvar="SWITCHBACK_PARTITIONS", help="partitions of new topics"),
+           definitions: Optional[str] = typer.Option(None, envvar="SWITCHBACK_DEFINITIONS",
+                                                     help="SQLite file for definitions (default: PostgreSQL)"),
+           base_url: str = typer.Option("http://127.0.0.1:8000", envvar="SWITCHBACK_BASE_URL")):
+    """Run a distributed journey worker (Faust): scale by starting more, up to the partition count."""
+    import faust
+
+    from engine.clock import SystemClock
+    from engine.definitions import Definitions
+    from engine.distributed import build_worker
+    from engine.kafka import ServiceUnavailable, TopicNames, check_kafka, ensure_topics
+    from engine.providers.pg_outbox import PgOutboxProvider
+    from engine.runtime import tune_gc
+    from engine.sender import Sender
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        check_kafka(kafka)
+    except ServiceUnavailable as exc:
+        fail(str(exc))
+    ensure_topics(kafka, TopicNames(namespace), partitions=partitions)
+    source = Definitions(definitions) if definitions else Definitions.from_postgres(pg, schema)
+    outbox = PgOutboxProvider(pg, schema)
+    sender = Sender(None, source, {"email": outbox, "sms": outbox, "whatsapp": outbox}, SystemClock(), base_url=base_url)
+    faust_app = build_worker(kafka, namespace, pg, source, schema=schema, sender=sender)
+    tune_gc()
+    faust.Worker(faust_app, loglevel="info").execute_from_commandline()
+
+
 @keys_app.command("create")
 def keys_create(role: str = typer.Option(..., "--role", help="admin | marketer | analyst | ingest | redeemer"),
                 name: str = typer.Option("", help="a label for the key"),

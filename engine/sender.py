@@ -55,14 +55,15 @@ class Sender:
             command = orjson.loads(body)
             key = state.key_of(command["workspace"], command["contact_id"])
             contact = contacts.get(key) or new_contact(command["contact_id"], command["workspace"])
-            events.append(self._deliver(command, contact))
+            events.append(self.deliver(command, contact))
         with self.log.transaction(conn):
             eventlog.append_many(conn, events)
             state.set_position(conn, POSITION, rows[-1][0])
         self.log.notify()
         return len(rows)
 
-    def _deliver(self, command: dict[str, Any], contact: dict[str, Any]) -> dict[str, Any]:
+    def deliver(self, command: dict[str, Any], contact: dict[str, Any]) -> dict[str, Any]:
+        """Render and send one command; returns the resulting message.sent/failed event."""
         mid, channel = command["message_id"], command["channel"]
         base = {k: command.get(k) for k in ("message_id", "journey_id", "version", "node_id", "channel")}
         base["template"] = command["template"] if isinstance(command["template"], str) else "inline"

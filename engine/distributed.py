@@ -1,0 +1,187 @@
+"""The distributed runtime: a Faust app whose agents drive journeys from Kafka.
+
+- ``journeys`` agent: consumes ``<ns>.events`` in batches (``take_events``); per
+  partition it skips records at or below the offset already committed in PostgreSQL,
+  runs the same ``engine.processing`` as the embedded runtime, produces the emitted
+  events (key = contact id) and send commands, waits for the broker's acks, and only
+  then commits states and offsets in one PostgreSQL transaction. A crash in between
+  re-delivers the batch, which yields the same ids (deterministic), so consumers drop
+  the duplicates: at-least-once with idempotent effects (exactly-once is not available
+  on every broker).
+- a timer fires due wake-ups of the partitions this worker owns (rows locked with
+  ``FOR UPDATE SKIP LOCKED``, so a rebalance never fires one twice at the same time).
+- ``sender`` agent: consumes ``<ns>.commands``; providers are idempotent by message id.
+- undecodable or invalid records go to ``<ns>.deadletter`` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from typing import Any
+
+import faust
+import orjson
+from pydantic import ValidationError
+
+from engine.interpreter import resume
+from engine.kafka import TopicNames
+from engine.pg_state import PgState, decode
+from engine.processing import Batch, JourneyProcessor, JourneySource
+from engine.state import key_of
+from journeys.events import Event, iso_from_epoch
+
+logger = logging.getLogger("switchback.worker")
+CONSUMER = "journeys"
+
+
+class DistributedRuntime:
+    """The worker's logic, independent of Faust's plumbing (testable on its own)."""
+
+    def __init__(self, source: JourneySource, state: PgState, produce, clock=time):
+        self.processor = JourneyProcessor(source)
+        self.state, self.produce, self.clock = state, produce, clock
+        self.lock = asyncio.Lock()
+
+    async def handle(self, records: list[tuple[int, int, bytes | None]]) -> int:
+        """``records``: (partition, offset, value). Returns how many were new."""
+        async with self.lock:
+            self._refresh_catalog()
+            stored = await self.state.offsets(CONSUMER, sorted({p for p, _, _ in records}))
+            inputs, partition_of, newest, dead = [], {}, {}, []
+            for partition, offset, raw in records:
+                if offset <= stored.get(partition, -1):
+                    continue  # already committed: a redelivery
+                newest[partition] = max(offset, newest.get(partition, -1))
+                try:
+                    event = decode(raw)
+                    if event.get("source") != "engine":
+                        event = {**Event.model_validate(event).to_record(), "received_at": event.get("received_at") or iso_from_epoch(self.clock.time())}
+                except (ValueError, ValidationError) as exc:
+                    dead.append((partition, offset, raw, str(exc)))
+                    continue
+                if event["type"] in self.processor.catalog.skipped or not event.get("contact_id"):
+                    continue
+                inputs.append((f"{partition:03d}{offset:012d}", event))
+                partition_of[key_of(event["workspace"], event["contact_id"])] = partition
+            if dead:
+                await self.produce.dead(dead)
+            if newest:
+                await self._run(inputs, [], partition_of, newest)
+            return len(newest)
+
+    async def fire_timers(self, partitions: list[int], limit: int = 2000) -> int:
+        if not partitions:
+            return 0
+        async with self.lock:
+            self._refresh_catalog()
+            async with self.state.transaction():
+                due = await self.state.due(partitions, self.clock.time(), limit)
+                if not due:
+                    return 0
+                keys = sorted({k for k, _ in due})
+                partition_of = await self.state.partitions_of(keys)
+                return await self._run([], due, partition_of, {}, in_transaction=True)
+
+    async def _run(self, inputs, due, partition_of, offsets, in_transaction: bool = False) -> int:
+        now = self.clock.time()
+        keys = sorted(self.processor.keys_of(inputs) | {k for k, _ in due})
+        if in_transaction:
+            return await self._process(keys, inputs, due, partition_of, offsets, now)
+        async with self.state.transaction():
+            return await self._process(keys, inputs, due, partition_of, offsets, now)
+
+    async def _process(self, keys, inputs, due, partition_of, offsets, now) -> int:
+        contacts, instances = await self.state.load(keys)
+        batch = self.processor.process(Batch(contacts, instances), inputs, due, now)
+        await self.produce.results(batch.emitted, batch.commands)  # acks before the commit
+        await self.state.save(batch.changed_contacts(), batch.changed_instances(), partition_of)
+        await self.state.set_offsets(CONSUMER, offsets)
+        return len(inputs) + batch.timers_fired
+
+    def _refresh_catalog(self) -> None:
+        for _workspace, journey_id in self.processor.refresh():
+            asyncio.ensure_future(self._release(journey_id))
+
+    async def _release(self, journey_id: str) -> None:
+        async with self.lock:
+            async with self.state.transaction():
+                held = await self.state.held(journey_id)
+                now = self.clock.time()
+                await self.state.save({}, {(k, journey_id): resume(i, now) for k, _, i in held},
+                                      {k: p for k, p, _ in held})
+
+
+class KafkaOutput:
+    """Produces the runtime's results through the Faust app's producer."""
+
+    def __init__(self, app: faust.App, names: TopicNames):
+        self.events = app.topic(names.events, key_serializer="raw", value_serializer="raw")
+        self.commands = app.topic(names.commands, key_serializer="raw", value_serializer="raw")
+        self.deadletter = app.topic(names.deadletter, key_serializer="raw", value_serializer="raw")
+
+    async def results(self, emitted: list[dict], commands: list[dict]) -> None:
+        futures = []
+        for event in emitted:
+            futures.append(await self.events.send(key=event["contact_id"].encode(), value=orjson.dumps(event)))
+        for command in commands:
+            futures.append(await self.commands.send(key=command["contact_id"].encode(), value=orjson.dumps(command)))
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def dead(self, records: list[tuple[int, int, bytes | None, str]]) -> None:
+        futures = []
+        for partition, offset, raw, reason in records:
+            body = {"reason": reason, "partition": partition, "offset": offset, "at": iso_from_epoch(time.time()),
+                    "raw": (raw or b"").decode("utf-8", "replace")}
+            futures.append(await self.deadletter.send(value=orjson.dumps(body)))
+        await asyncio.gather(*futures)
+
+
+def build_worker(kafka: str, namespace: str, pg: str, source: JourneySource, schema: str = "switchback",
+                 sender=None, batch: int = 2000) -> faust.App:
+    """The Faust app behind ``switchback worker`` (``sender``: an ``engine.sender.Sender``
+    whose ``deliver`` renders and sends a command; ``None`` leaves commands to others)."""
+    names = TopicNames(namespace)
+    app = faust.App(f"{namespace}-worker", broker=f"kafka://{kafka}", broker_session_timeout=10,
+                    web_enabled=False, datadir=tempfile.mkdtemp(prefix="switchback-faust-"),
+                    consumer_auto_offset_reset="earliest", producer_acks=-1, key_serializer="raw",
+                    value_serializer="raw", topic_allow_declare=False, topic_disable_leader=True)
+    output = KafkaOutput(app, names)
+    holder: dict[str, Any] = {}
+
+    async def runtime() -> DistributedRuntime:
+        if "runtime" not in holder:
+            holder["runtime"] = DistributedRuntime(source, await PgState.open(pg, schema), output)
+        return holder["runtime"]
+
+    @app.agent(output.events)
+    async def journeys(stream):
+        async for events in stream.take_events(batch, within=0.05):
+            records = [(e.message.partition, e.message.offset, e.value) for e in events]
+            await (await runtime()).handle(records)
+
+    @app.timer(0.2)
+    async def timers():
+        owned = [tp.partition for tp in app.consumer.assignment() if tp.topic == names.events]
+        await (await runtime()).fire_timers(owned)
+
+    if sender is not None:
+        @app.agent(output.commands)
+        async def deliver(stream):
+            async for events in stream.take_events(500, within=0.05):
+                rt = await runtime()
+                commands = [orjson.loads(e.value) for e in events]
+                contacts, _ = await rt.state.load(sorted({key_of(c["workspace"], c["contact_id"]) for c in commands}), lock=False)
+                results = []
+                for command in commands:
+                    contact = contacts.get(key_of(command["workspace"], command["contact_id"]))
+                    if contact is None:
+                        from journeys.contact import new_contact
+                        contact = new_contact(command["contact_id"], command["workspace"])
+                    results.append(await asyncio.to_thread(sender.deliver, command, contact))
+                await output.results(results, [])
+
+    return app
