@@ -49,7 +49,7 @@ class DemoFeed:
     def start(self) -> None:
         clock = self.services.clock
         people = demo_contacts(self.contacts, self.seed, self.workspace)
-        self.services.log.append([self._stamp(e, clock.now()) for e in people])
+        self.services.append([self._stamp(e, clock.now()) for e in people])
         self._thread = threading.Thread(target=self._run, args=([p["contact_id"] for p in people],),
                                         name="demo-feed", daemon=True)
         self._thread.start()
@@ -71,7 +71,7 @@ class DemoFeed:
             if self._stop.wait(delay):
                 return
             try:
-                self.services.log.append([self._stamp(event, self.services.clock.now())] + self._opens())
+                self.services.append([self._stamp(event, self.services.clock.now())] + self._opens())
             except Exception:
                 logger.exception("demo event failed")
 

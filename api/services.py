@@ -87,6 +87,29 @@ class Services:
                 self.projected.notify_all()
         return handled
 
+    # -- the interface the routes use (shared with api.distributed.DistributedServices) --
+    def append(self, records: list[dict[str, Any]]) -> list[int | None]:
+        """Append validated envelopes; a position per record, None for a duplicate id."""
+        return self.log.append(records)
+
+    def wait_visible(self, positions: list[int | None], timeout: float = 5.0) -> bool:
+        """Wait until the read model shows the appended events (read-your-writes)."""
+        last = max((p for p in positions if p), default=0)
+        return self.wait_projected(last, timeout) if last else True
+
+    def notify(self) -> None:
+        """Definitions changed (publish, pause, resume) or the clock moved: wake the runtime."""
+        self.log.notify()
+
+    def health(self) -> dict[str, Any]:
+        error = self.runtime.last_error or self.sender.worker.last_error or self.project_worker.last_error
+        return {"status": "ok" if error is None else "degraded", "mode": "embedded", "error": error}
+
+    def contact_state(self, workspace: str, contact_id: str) -> dict[str, Any] | None:
+        """The engine's state of a contact (what templates and rules see)."""
+        found = state.load_contacts(self.log.connection(), [state.key_of(workspace, contact_id)])
+        return next(iter(found.values()), None)
+
     # -- reads --------------------------------------------------------------------
     def read_db(self) -> sqlite3.Connection:
         """A read-only connection to the projection tables (one per thread)."""

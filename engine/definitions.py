@@ -6,9 +6,12 @@
 the version it entered with), pauses, template edits, issued and revoked keys.
 
 The backend is configuration only: ``Definitions(sqlite_path=...)`` uses
-``eventsourcing.sqlite``; ``env`` (or the process environment) may choose another,
-e.g. ``{"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": ...}``.
-With neither, an in-memory SQLite database is used (tests, demos).
+``eventsourcing.sqlite``; ``Definitions.from_postgres(dsn, schema)`` uses
+``eventsourcing.postgres`` (psycopg 3) in that schema, created if missing (see
+``engine.pgconfig``); ``env`` (or the process environment) may choose any other, e.g.
+``{"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": ...}``.
+With none of these, an in-memory SQLite database is used (tests, demos).
+The notification log (``changes()``, ``engine.relay``) is the same on every backend.
 
 Writes are serialized by a lock (the API serves several threads); a concurrent write
 from another process shows up as ``DefinitionError("conflict")``. Readers poll
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -50,6 +54,7 @@ from journeys.validation import errors, validate_journey
 
 __all__ = ["ROLES", "DefinitionError", "Definitions"]
 
+logger = logging.getLogger("switchback.definitions")
 A = TypeVar("A", bound=Aggregate)
 _KINDS = {JourneyDefinition: "journey", MessageTemplate: "template", ApiKey: "API key", WorkspaceIndex: "workspace"}
 MIN_SECRET = 16
@@ -93,6 +98,21 @@ class Definitions:
         config.update(env or {})
         self.app = DefinitionsApp(env=config)
         self._lock = threading.RLock()
+
+    @classmethod
+    def from_postgres(cls, dsn: str, schema: str = "switchback", env: dict[str, str] | None = None) -> Definitions:
+        """The store in PostgreSQL: ``dsn`` as psycopg takes it, tables in ``schema`` (created if missing).
+
+        ``env`` adds or overrides eventsourcing settings (e.g. ``DEFINITIONS_POSTGRES_POOL_SIZE``).
+        The password is passed to the connection pool only, never logged.
+        """
+        from engine.pgconfig import describe, ensure_schema, postgres_env  # psycopg: distributed mode only
+
+        config = postgres_env(dsn, schema, prefix=DefinitionsApp.name)
+        config.update(env or {})
+        ensure_schema(dsn, schema)
+        logger.info("definitions store: PostgreSQL %s, schema %s", describe(dsn), schema)
+        return cls(env=config)
 
     def close(self) -> None:
         self.app.close()

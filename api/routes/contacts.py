@@ -52,11 +52,8 @@ async def _emit(request: Request, who: Caller, envelopes: list[dict[str, Any]], 
     records, errors = check_items(envelopes, who.workspace, "")
     if errors:
         raise ApiError(422, "validation_error", "the request is not valid", errors)
-    positions = await run_in_threadpool(services.log.append, records)
-    last = max((p for p in positions if p), default=0)
-    projected = True
-    if wait and last:
-        projected = await run_in_threadpool(services.wait_projected, last)
+    positions = await run_in_threadpool(services.append, records)
+    projected = await run_in_threadpool(services.wait_visible, positions) if wait else True
     return {"event_ids": [r["id"] for r in records], "projected": projected}
 
 

@@ -31,7 +31,7 @@ async def read_json(request: Request) -> Any:
 
 async def append(request: Request, records: list[dict[str, Any]]) -> tuple[list[str], list[str], int]:
     services = request.app.state.services
-    positions = await run_in_threadpool(services.log.append, records) if records else []
+    positions = await run_in_threadpool(services.append, records) if records else []
     accepted = [r["id"] for r, p in zip(records, positions) if p is not None]
     duplicates = [r["id"] for r, p in zip(records, positions) if p is None]
     return accepted, duplicates, max((p for p in positions if p), default=0)

@@ -37,7 +37,7 @@ async def call(fn, *args):
 async def change(request: Request, fn, *args):
     """A change the runtime must see now (publish, pause, resume): wake it up."""
     result = await call(fn, *args)
-    request.app.state.services.log.notify()
+    request.app.state.services.notify()
     return result
 
 

@@ -15,9 +15,7 @@ router = APIRouter()
 
 @router.get("/healthz", tags=["system"], summary="Liveness (no auth)")
 def healthz(request: Request):
-    services = request.app.state.services
-    return {"status": "ok" if services.runtime.last_error is None else "degraded",
-            "runtime_error": services.runtime.last_error}
+    return request.app.state.services.health()
 
 
 @router.get("/v1/status", tags=["system"], summary="Log head and how far the runtime, sender and projector are")
@@ -74,5 +72,5 @@ def advance_clock(request: Request, body: Advance, who: Caller = Depends(allow("
     except DurationError as exc:
         raise ApiError(422, "validation_error", str(exc), [{"loc": "duration", "message": str(exc)}]) from None
     now = services.clock.advance(seconds)
-    services.log.notify()
+    services.notify()
     return {"now": now}

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import EDITORS, READERS, Caller, allow
 from api.errors import ApiError
 from api.routes.journeys import call
-from engine import state
 from engine.templates import TemplateError, render, template_context
 from journeys.contact import apply_event, new_contact
 
@@ -71,8 +70,7 @@ async def preview(request: Request, template_id: str, body: PreviewIn, who: Call
     services = request.app.state.services
     template = await call(services.definitions.get_template, who.workspace, template_id)
     if body.contact_id:
-        states = state.load_contacts(services.log.connection(), [state.key_of(who.workspace, body.contact_id)])
-        contact = next(iter(states.values()), None)
+        contact = await run_in_threadpool(services.contact_state, who.workspace, body.contact_id)
         if contact is None:
             raise ApiError(404, "not_found", f"no contact '{body.contact_id}'")
     else:
