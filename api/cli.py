@@ -91,7 +91,7 @@ def worker(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafka
     """Run a distributed journey worker (Faust): scale by starting more, up to the partition count."""
     import faust
 
-    from engine.clock import SystemClock
+    from engine.clock import SystemClock, clock_from_env
     from engine.definitions import Definitions
     from engine.distributed import build_worker
     from engine.kafka import ServiceUnavailable, TopicNames, check_kafka, ensure_topics
@@ -108,9 +108,58 @@ def worker(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafka
     source = Definitions(definitions) if definitions else Definitions.from_postgres(pg, schema)
     outbox = PgOutboxProvider(pg, schema)
     sender = Sender(None, source, {"email": outbox, "sms": outbox, "whatsapp": outbox}, SystemClock(), base_url=base_url)
-    faust_app = build_worker(kafka, namespace, pg, source, schema=schema, sender=sender)
+    clock = clock_from_env(Path(".switchback-test-clock"))
+    faust_app = build_worker(kafka, namespace, pg, source, schema=schema, sender=sender, clock=clock)
     tune_gc()
     faust.Worker(faust_app, loglevel="info").execute_from_commandline()
+
+
+@app.command()
+def project(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafka bootstrap, host:port"),
+            pg: str = typer.Option(..., envvar="SWITCHBACK_PG", help="PostgreSQL DSN of the read model"),
+            namespace: str = typer.Option("switchback", envvar="SWITCHBACK_NAMESPACE"),
+            schema: str = typer.Option("switchback", envvar="SWITCHBACK_PG_SCHEMA")):
+    """Keep the PostgreSQL analytics tables up to date from Kafka (distributed mode)."""
+    import faust
+
+    from engine.kafka import ServiceUnavailable, check_kafka
+    from projections.stream import build_projector
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        check_kafka(kafka)
+    except ServiceUnavailable as exc:
+        fail(str(exc))
+    faust.Worker(build_projector(kafka, namespace, pg, schema), loglevel="info").execute_from_commandline()
+
+
+@app.command("api")
+def api_server(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
+               kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA"),
+               pg: str = typer.Option(..., envvar="SWITCHBACK_PG"),
+               namespace: str = typer.Option("switchback", envvar="SWITCHBACK_NAMESPACE"),
+               schema: str = typer.Option("switchback", envvar="SWITCHBACK_PG_SCHEMA"),
+               data_dir: Path = DATA_DIR):
+    """Serve the HTTP API in distributed mode: events go to Kafka, reads come from PostgreSQL."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.distributed import DistributedServices
+    from api.settings import Settings
+    from engine.kafka import ServiceUnavailable, check_kafka
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        check_kafka(kafka)
+    except ServiceUnavailable as exc:
+        fail(str(exc))
+    settings = Settings(mode="distributed", kafka=kafka, pg=pg, namespace=namespace, host=host, port=port, data_dir=data_dir)
+    services = DistributedServices(settings, schema=schema)
+    secret = services.ensure_admin_key()
+    if secret:
+        console.print(f"[bold green]Admin API key[/] (shown once, also in {data_dir / 'admin-key'}): {secret}")
+    console.print(f"Switchback API (distributed, namespace {namespace}) on http://{host}:{port}")
+    uvicorn.run(create_app(services), host=host, port=port, log_level="warning")
 
 
 @keys_app.command("create")

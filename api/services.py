@@ -30,6 +30,21 @@ from projections import Projector
 logger = logging.getLogger("switchback")
 
 
+def ensure_admin_key(definitions, settings: Settings) -> str | None:
+    """Register SWITCHBACK_ADMIN_KEY, or create one on first start and write it to
+    ``<data-dir>/admin-key`` (0600). Returns a newly generated secret, else None."""
+    secret, created = definitions.ensure_admin_key(settings.workspace, settings.admin_key)
+    if created and secret:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.data_dir / "admin-key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
+        os.chmod(path, 0o600)
+        return secret
+    return None
+
+
 class Services:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -49,19 +64,8 @@ class Services:
         self.project_worker = Worker("projector", self._project_once, lambda: self.log.wait(0.2), wake=self.log.notify)
         self.started_at = time.time()
 
-    # -- keys -------------------------------------------------------------------
     def ensure_admin_key(self) -> str | None:
-        """Register SWITCHBACK_ADMIN_KEY, or create one on first start and write it to
-        ``<data-dir>/admin-key`` (0600). Returns a newly generated secret, else None."""
-        secret, created = self.definitions.ensure_admin_key(self.settings.workspace, self.settings.admin_key)
-        if created and secret:
-            path = self.data_dir / "admin-key"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secret + "\n")
-            os.chmod(path, 0o600)
-            return secret
-        return None
+        return ensure_admin_key(self.definitions, self.settings)
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
@@ -92,7 +96,7 @@ class Services:
         """Append validated envelopes; a position per record, None for a duplicate id."""
         return self.log.append(records)
 
-    def wait_visible(self, positions: list[int | None], timeout: float = 5.0) -> bool:
+    def wait_visible(self, records: list[dict[str, Any]], positions: list[int | None], timeout: float = 5.0) -> bool:
         """Wait until the read model shows the appended events (read-your-writes)."""
         last = max((p for p in positions if p), default=0)
         return self.wait_projected(last, timeout) if last else True

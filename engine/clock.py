@@ -29,15 +29,29 @@ class VirtualClock:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self.offset = float(self.path.read_text()) if self.path.exists() else 0.0
+        self._seen: float | None = None
+        self.offset = 0.0
+        self._reload()
+
+    def _reload(self) -> None:
+        """Pick up an offset another process wrote (a test driving a worker process)."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime != self._seen:
+            self._seen = mtime
+            self.offset = float(self.path.read_text() or 0)
 
     def now(self) -> float:
+        self._reload()
         return time.time() + self.offset
 
     def advance(self, seconds: float) -> float:
         if seconds < 0:
             raise ValueError("a virtual clock only moves forward")
         with self._lock:
+            self._reload()
             self.offset += seconds
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(repr(self.offset))
@@ -49,7 +63,9 @@ class VirtualClock:
         return True
 
 
-def clock_for(data_dir: Path) -> SystemClock | VirtualClock:
+def clock_from_env(default_file: Path) -> SystemClock | VirtualClock:
+    """The virtual clock when ``SWITCHBACK_TEST_CLOCK=1`` (file: ``SWITCHBACK_TEST_CLOCK_FILE``
+    or ``default_file``), else the wall clock."""
     if os.environ.get("SWITCHBACK_TEST_CLOCK") == "1":
-        return VirtualClock(data_dir / "test-clock-offset")
+        return VirtualClock(os.environ.get("SWITCHBACK_TEST_CLOCK_FILE") or default_file)
     return SystemClock()

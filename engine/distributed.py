@@ -19,15 +19,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-import time
 from typing import Any
 
 import faust
 import orjson
 from pydantic import ValidationError
 
+from engine.clock import SystemClock
 from engine.interpreter import resume
-from engine.kafka import TopicNames
+from engine.kafka import TopicNames, dead_letter_record
 from engine.pg_state import PgState, decode
 from engine.processing import Batch, JourneyProcessor, JourneySource
 from engine.state import key_of
@@ -40,9 +40,9 @@ CONSUMER = "journeys"
 class DistributedRuntime:
     """The worker's logic, independent of Faust's plumbing (testable on its own)."""
 
-    def __init__(self, source: JourneySource, state: PgState, produce, clock=time):
+    def __init__(self, source: JourneySource, state: PgState, produce, clock=None):
         self.processor = JourneyProcessor(source)
-        self.state, self.produce, self.clock = state, produce, clock
+        self.state, self.produce, self.clock = state, produce, clock or SystemClock()
         self.lock = asyncio.Lock()
 
     async def handle(self, records: list[tuple[int, int, bytes | None]]) -> int:
@@ -58,7 +58,7 @@ class DistributedRuntime:
                 try:
                     event = decode(raw)
                     if event.get("source") != "engine":
-                        event = {**Event.model_validate(event).to_record(), "received_at": event.get("received_at") or iso_from_epoch(self.clock.time())}
+                        event = {**Event.model_validate(event).to_record(), "received_at": event.get("received_at") or iso_from_epoch(self.clock.now())}
                 except (ValueError, ValidationError) as exc:
                     dead.append((partition, offset, raw, str(exc)))
                     continue
@@ -78,7 +78,7 @@ class DistributedRuntime:
         async with self.lock:
             self._refresh_catalog()
             async with self.state.transaction():
-                due = await self.state.due(partitions, self.clock.time(), limit)
+                due = await self.state.due(partitions, self.clock.now(), limit)
                 if not due:
                     return 0
                 keys = sorted({k for k, _ in due})
@@ -86,7 +86,7 @@ class DistributedRuntime:
                 return await self._run([], due, partition_of, {}, in_transaction=True)
 
     async def _run(self, inputs, due, partition_of, offsets, in_transaction: bool = False) -> int:
-        now = self.clock.time()
+        now = self.clock.now()
         keys = sorted(self.processor.keys_of(inputs) | {k for k, _ in due})
         if in_transaction:
             return await self._process(keys, inputs, due, partition_of, offsets, now)
@@ -109,7 +109,7 @@ class DistributedRuntime:
         async with self.lock:
             async with self.state.transaction():
                 held = await self.state.held(journey_id)
-                now = self.clock.time()
+                now = self.clock.now()
                 await self.state.save({}, {(k, journey_id): resume(i, now) for k, _, i in held},
                                       {k: p for k, p, _ in held})
 
@@ -134,14 +134,14 @@ class KafkaOutput:
     async def dead(self, records: list[tuple[int, int, bytes | None, str]]) -> None:
         futures = []
         for partition, offset, raw, reason in records:
-            body = {"reason": reason, "partition": partition, "offset": offset, "at": iso_from_epoch(time.time()),
-                    "raw": (raw or b"").decode("utf-8", "replace")}
+            body = dead_letter_record(raw, reason, {"topic": self.events.get_topic_name(), "partition": partition,
+                                                    "offset": offset})
             futures.append(await self.deadletter.send(value=orjson.dumps(body)))
         await asyncio.gather(*futures)
 
 
 def build_worker(kafka: str, namespace: str, pg: str, source: JourneySource, schema: str = "switchback",
-                 sender=None, batch: int = 2000) -> faust.App:
+                 sender=None, batch: int = 2000, clock=None) -> faust.App:
     """The Faust app behind ``switchback worker`` (``sender``: an ``engine.sender.Sender``
     whose ``deliver`` renders and sends a command; ``None`` leaves commands to others)."""
     names = TopicNames(namespace)
@@ -154,7 +154,7 @@ def build_worker(kafka: str, namespace: str, pg: str, source: JourneySource, sch
 
     async def runtime() -> DistributedRuntime:
         if "runtime" not in holder:
-            holder["runtime"] = DistributedRuntime(source, await PgState.open(pg, schema), output)
+            holder["runtime"] = DistributedRuntime(source, await PgState.open(pg, schema), output, clock)
         return holder["runtime"]
 
     @app.agent(output.events)

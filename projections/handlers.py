@@ -19,6 +19,10 @@ statuses and timestamps but no personal data. The event log itself is not touche
 Message funnel: one ``messages`` row per ``message_id``. Each status keeps its first
 timestamp; ``status`` is the furthest one reached in ``FUNNEL`` order, whatever order
 the provider reports arrive in.
+
+The SQL is portable: the same handlers run on PostgreSQL through ``projections.postgres``.
+Upserts name the target's own columns with the table (``messages.status``), since
+PostgreSQL finds a bare name ambiguous next to ``excluded``.
 """
 
 from __future__ import annotations
@@ -184,18 +188,18 @@ _IDENTIFYING = ("queued", "suppressed")
 
 
 def _message_sql(status: str) -> str:
-    keep_first = [f"{col} = COALESCE({col}, excluded.{col})"
+    keep_first = [f"{col} = COALESCE(messages.{col}, excluded.{col})"
                   for col in (*(_IDENTITY if status in _IDENTIFYING else ()), "channel")]
     return (
         "INSERT INTO messages(workspace, message_id, contact_id, journey_id, version, node_id, broadcast_id,"
         f" channel, template, status, {status}_at, reason, provider) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(workspace, message_id) DO UPDATE SET " + ", ".join(keep_first) + ","
-        f" status = CASE WHEN {_RANK.format(col='excluded.status')} > {_RANK.format(col='status')}"
-        " THEN excluded.status ELSE status END,"
-        f" {status}_at = CASE WHEN {status}_at IS NULL OR excluded.{status}_at < {status}_at"
-        f" THEN excluded.{status}_at ELSE {status}_at END,"
-        " reason = COALESCE(excluded.reason, reason),"
-        " provider = COALESCE(excluded.provider, provider)"
+        f" status = CASE WHEN {_RANK.format(col='excluded.status')} > {_RANK.format(col='messages.status')}"
+        " THEN excluded.status ELSE messages.status END,"
+        f" {status}_at = CASE WHEN messages.{status}_at IS NULL OR excluded.{status}_at < messages.{status}_at"
+        f" THEN excluded.{status}_at ELSE messages.{status}_at END,"
+        " reason = COALESCE(excluded.reason, messages.reason),"
+        " provider = COALESCE(excluded.provider, messages.provider)"
     )
 
 
@@ -223,12 +227,17 @@ def message_status(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
 
 
 # -- journeys ------------------------------------------------------------------------
-def _node(conn: sqlite3.Connection, event: dict[str, Any], node_id: str, sets: str, values: tuple) -> None:
+def _node(conn: sqlite3.Connection, event: dict[str, Any], node_id: str, entered: int, current: int,
+          exited: int) -> None:
+    """Add the deltas to the node's counters (the row is created on first sight)."""
     data = event["data"]
     conn.execute(
-        f"INSERT INTO journey_node_stats(workspace, journey_id, version, node_id, entered, current, exited)"
-        f" VALUES (?,?,?,?,?,?,?) ON CONFLICT(workspace, journey_id, version, node_id) DO UPDATE SET {sets}",
-        (event["workspace"], data["journey_id"], _int(data.get("version")) or 0, node_id, *values),
+        "INSERT INTO journey_node_stats(workspace, journey_id, version, node_id, entered, current, exited)"
+        " VALUES (?,?,?,?,?,?,?) ON CONFLICT(workspace, journey_id, version, node_id) DO UPDATE SET"
+        " entered = journey_node_stats.entered + excluded.entered,"
+        " current = journey_node_stats.current + excluded.current,"
+        " exited = journey_node_stats.exited + excluded.exited",
+        (event["workspace"], data["journey_id"], _int(data.get("version")) or 0, node_id, entered, current, exited),
     )
 
 
@@ -239,7 +248,7 @@ def journey_entered(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
         " updated_at, exited_at, exit_reason, entries) VALUES (?,?,?,?,'active',NULL,?,?,NULL,NULL,1)"
         " ON CONFLICT(workspace, contact_id, journey_id) DO UPDATE SET version = excluded.version,"
         " state = 'active', node_id = NULL, entered_at = excluded.entered_at, updated_at = excluded.updated_at,"
-        " exited_at = NULL, exit_reason = NULL, entries = entries + 1",
+        " exited_at = NULL, exit_reason = NULL, entries = journey_instances.entries + 1",
         (event["workspace"], event["contact_id"], data["journey_id"], _int(data.get("version")) or 0, at, at),
     )
 
@@ -253,9 +262,9 @@ def journey_node_entered(conn: sqlite3.Connection, event: dict[str, Any]) -> Non
         " WHERE workspace = ? AND contact_id = ? AND journey_id = ?",
         (data["node_id"], event.get("occurred_at"), event["workspace"], event["contact_id"], data["journey_id"]),
     )
-    _node(conn, event, data["node_id"], "entered = entered + 1, current = current + 1", (1, 1, 0))
+    _node(conn, event, data["node_id"], entered=1, current=1, exited=0)
     if data.get("from_node"):
-        _node(conn, event, data["from_node"], "current = current - 1", (0, -1, 0))
+        _node(conn, event, data["from_node"], entered=0, current=-1, exited=0)
 
 
 def journey_exited(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
@@ -267,7 +276,7 @@ def journey_exited(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
          data["journey_id"]),
     )
     if data.get("node_id"):
-        _node(conn, event, data["node_id"], "current = current - 1, exited = exited + 1", (0, -1, 1))
+        _node(conn, event, data["node_id"], entered=0, current=-1, exited=1)
 
 
 def journey_goal_reached(conn: sqlite3.Connection, event: dict[str, Any]) -> None:

@@ -158,7 +158,8 @@ def journey_stats(conn: sqlite3.Connection, workspace: str, journey_id: str) -> 
             total[key] += value
         exited += n_exited
     entered, active, goals = conn.execute(
-        "SELECT COALESCE(SUM(entries), 0), COALESCE(SUM(state = 'active'), 0), COALESCE(SUM(goals), 0)"
+        "SELECT COALESCE(SUM(entries), 0), COALESCE(SUM(CASE WHEN state = 'active' THEN 1 ELSE 0 END), 0),"
+        " COALESCE(SUM(goals), 0)"
         " FROM journey_instances WHERE workspace = ? AND journey_id = ?", (workspace, journey_id)).fetchone()
     return {"nodes": nodes, "by_version": by_version,
             "totals": {"entered": entered, "active": active, "exited": exited, "goal_reached": goals}}

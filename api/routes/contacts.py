@@ -53,7 +53,7 @@ async def _emit(request: Request, who: Caller, envelopes: list[dict[str, Any]], 
     if errors:
         raise ApiError(422, "validation_error", "the request is not valid", errors)
     positions = await run_in_threadpool(services.append, records)
-    projected = await run_in_threadpool(services.wait_visible, positions) if wait else True
+    projected = await run_in_threadpool(services.wait_visible, records, positions) if wait else True
     return {"event_ids": [r["id"] for r in records], "projected": projected}
 
 

@@ -1,0 +1,24 @@
+# Switchback: one image for `switchback api`, `switchback worker` and `switchback project`
+# (see docker-compose.yml and docs/deploy.md).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+# only what the package needs (the build context also holds .venv, ui/node_modules, ...)
+COPY pyproject.toml README.md ./
+COPY journeys ./journeys
+COPY engine ./engine
+COPY projections ./projections
+COPY api ./api
+RUN pip install ".[distributed]" \
+    && useradd --system --create-home --home-dir /var/lib/switchback switchback
+
+USER switchback
+WORKDIR /var/lib/switchback
+EXPOSE 8000
+ENTRYPOINT ["switchback"]
+CMD ["--help"]

@@ -1,0 +1,43 @@
+"""Start and stop real ``switchback`` processes (worker, projector, api) for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import ROOT
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path):
+        self.args, self.env, self.log_path = args, env, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Process:
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "api.cli", *self.args], cwd=ROOT,
+                                     env={**os.environ, **self.env}, stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if not self.log.closed:
+            self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
