@@ -40,4 +40,4 @@ class Process:
             self.log.close()
 
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+        return self.log_path.read_text(errors="replace")

@@ -123,7 +123,7 @@ def wait_until(check, timeout: float, what: str, *logs: Process):
         if ok:
             return last
         time.sleep(0.25)
-    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}\n" + "\n".join(p.output() for p in logs))
+    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}\n" + "\n".join(p.output()[-4000:] for p in logs))
 
 
 def test_embedded_and_distributed_runtimes_agree(tmp_path, kafka_bootstrap, namespace, pg_schema):
