@@ -134,7 +134,8 @@ def project(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafk
 
 
 @app.command("api")
-def api_server(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
+def api_server(host: str = typer.Option("127.0.0.1", envvar="SWITCHBACK_HOST"),
+               port: int = typer.Option(8000, envvar="SWITCHBACK_PORT"),
                kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA"),
                pg: str = typer.Option(..., envvar="SWITCHBACK_PG"),
                namespace: str = typer.Option("switchback", envvar="SWITCHBACK_NAMESPACE"),
