@@ -146,15 +146,15 @@ def api_server(host: str = typer.Option("127.0.0.1", envvar="SWITCHBACK_HOST"),
 
     from api.app import create_app
     from api.distributed import DistributedServices
-    from api.settings import Settings
-    from engine.kafka import ServiceUnavailable, check_kafka
+    from api.settings import ConfigError, Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(mode="distributed", kafka=kafka, pg=pg, namespace=namespace, host=host, port=port,
+                        data_dir=data_dir, pg_schema=schema)
     try:
-        check_kafka(kafka)
-    except ServiceUnavailable as exc:
+        settings.check_distributed()
+    except ConfigError as exc:
         fail(str(exc))
-    settings = Settings(mode="distributed", kafka=kafka, pg=pg, namespace=namespace, host=host, port=port, data_dir=data_dir)
     services = DistributedServices(settings, schema=schema)
     secret = services.ensure_admin_key()
     if secret:

@@ -3,6 +3,10 @@ Kafka (ingested events are produced to ``<ns>.events``, key = contact id, acks=a
 and PostgreSQL (definitions, read model, outbox, engine state). Journeys themselves
 run in ``switchback worker`` processes; the read model is kept by ``switchback project``.
 
+Definition changes (journeys, templates, API keys without secrets) are relayed to
+``<ns>.definitions`` from the event store's notification log, resuming from the
+position recorded in PostgreSQL.
+
 Duplicates by event id cannot be seen at ingestion here: every event is accepted and
 the consumers drop repeats (the worker by offset and deterministic ids, the projector
 by event id).
@@ -24,6 +28,8 @@ from engine.clock import SystemClock
 from engine.definitions import Definitions
 from engine.kafka import EventProducer, TopicNames, ensure_topics
 from engine.providers.pg_outbox import PgOutboxProvider
+from engine.relay import DefinitionRelay, PgPosition, kafka_send
+from engine.worker import Worker
 from engine.state import key_of
 from projections.postgres import PgReadModel
 
@@ -44,14 +50,21 @@ class DistributedServices:
         self.read_model = PgReadModel(settings.pg, self.schema)
         self.clock = SystemClock()
         self._conn: psycopg.Connection | None = None
+        # definition events (journeys, templates, keys) relayed to <ns>.definitions
+        self.definitions_topic = f"{settings.namespace}.definitions"
+        ensure_topics(settings.kafka, [self.definitions_topic], partitions=1, replication=settings.replication)
+        self.relay = DefinitionRelay(self.definitions, kafka_send(self.producer.producer, self.definitions_topic),
+                                     PgPosition(settings.pg, self.schema, name=f"{settings.namespace}-definitions"))
+        self.relay_worker = Worker("definition-relay", self.relay.run_once, lambda: time.sleep(0.5))
 
     def ensure_admin_key(self) -> str | None:
         return ensure_admin_key(self.definitions, self.settings)
 
     def start(self) -> None:
-        pass
+        self.relay_worker.start()
 
     def stop(self) -> None:
+        self.relay_worker.stop()
         self.producer.close()
         self.read_model.close()
 
@@ -75,7 +88,8 @@ class DistributedServices:
         pass  # workers poll the definitions store
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "mode": "distributed"}
+        error = self.relay_worker.last_error
+        return {"status": "ok" if error is None else "degraded", "mode": "distributed", "error": error}
 
     def contact_state(self, workspace: str, contact_id: str) -> dict[str, Any] | None:
         row = self._pg().execute(sql.SQL("SELECT body FROM {}.contact_state WHERE key = %s").format(sql.Identifier(self.schema)),

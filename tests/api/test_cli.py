@@ -319,3 +319,15 @@ def test_import_empty_file_and_bad_encoding(run, live_server, tmp_path):
 def test_emit_and_import_refuse_missing_files(run, tmp_path):
     assert run("emit", tmp_path / "nope.jsonl", "--key", ADMIN).exit_code == 2
     assert run("import", tmp_path / "nope.csv", "--key", ADMIN).exit_code == 2
+
+
+def test_distributed_api_names_the_unreachable_services():
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    result = CliRunner().invoke(app, ["api", "--port", "0"], env={
+        "SWITCHBACK_KAFKA": "127.0.0.1:1", "SWITCHBACK_PG": "postgresql://postgres:secret@127.0.0.1:1/test"})
+    assert result.exit_code == 1
+    assert "SWITCHBACK_KAFKA" in result.output and "SWITCHBACK_PG" in result.output
+    assert "secret" not in result.output  # the password is never printed

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import orjson
 import pytest
 
 from engine.kafka import EventProducer, TopicNames
@@ -77,6 +78,16 @@ def test_a_journey_published_over_the_api_runs_through_kafka(tmp_path, kafka_boo
         assert model.checksum() == before
         assert len(client.get("/v1/outbox", params={"limit": 100}).json()["items"]) == 30
         model.close()
+
+        # the definitions were relayed to Kafka: the journey's publication is there
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(f"{namespace}.definitions", bootstrap_servers=kafka_bootstrap,
+                                 auto_offset_reset="earliest", consumer_timeout_ms=5000)
+        kinds = {orjson.loads(record.value)["type"] for record in consumer}
+        consumer.close()
+        assert "definition.journey.published" in kinds
+        assert any(k.startswith("definition.template") for k in kinds)
     finally:
         for process in (worker, projector, api):
             process.stop()
