@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
 import logging
 import tempfile
 from typing import Any
@@ -73,8 +75,8 @@ class DistributedRuntime:
             return len(newest)
 
     async def fire_timers(self, partitions: list[int], limit: int = 2000) -> int:
-        if not partitions:
-            return 0
+        if not partitions or self.lock.locked():
+            return 0  # a batch is running; the next tick fires what is due
         async with self.lock:
             self._refresh_catalog()
             async with self.state.transaction():
@@ -115,29 +117,37 @@ class DistributedRuntime:
 
 
 class KafkaOutput:
-    """Produces the runtime's results through the Faust app's producer."""
+    """Produces the runtime's results straight through the app's Kafka producer (one
+    future per record, all awaited together: the broker's acks arrive in batches)."""
 
     def __init__(self, app: faust.App, names: TopicNames):
+        self.app, self.names = app, names
         self.events = app.topic(names.events, key_serializer="raw", value_serializer="raw")
         self.commands = app.topic(names.commands, key_serializer="raw", value_serializer="raw")
-        self.deadletter = app.topic(names.deadletter, key_serializer="raw", value_serializer="raw")
 
-    async def results(self, emitted: list[dict], commands: list[dict]) -> None:
-        futures = []
-        for event in emitted:
-            futures.append(await self.events.send(key=event["contact_id"].encode(), value=orjson.dumps(event)))
-        for command in commands:
-            futures.append(await self.commands.send(key=command["contact_id"].encode(), value=orjson.dumps(command)))
+    async def _send_all(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        producer = self.app.producer
+        futures = [await producer.send(topic, key, value, None, None, None) for key, value in records]
         if futures:
             await asyncio.gather(*futures)
 
+    async def results(self, emitted: list[dict], commands: list[dict]) -> None:
+        await self._send_all(self.names.events, [(e["contact_id"].encode(), orjson.dumps(e)) for e in emitted])
+        await self._send_all(self.names.commands, [(c["contact_id"].encode(), orjson.dumps(c)) for c in commands])
+
     async def dead(self, records: list[tuple[int, int, bytes | None, str]]) -> None:
-        futures = []
-        for partition, offset, raw, reason in records:
-            body = dead_letter_record(raw, reason, {"topic": self.events.get_topic_name(), "partition": partition,
-                                                    "offset": offset})
-            futures.append(await self.deadletter.send(value=orjson.dumps(body)))
-        await asyncio.gather(*futures)
+        source = self.names.events
+        await self._send_all(self.names.deadletter, [
+            (None, orjson.dumps(dead_letter_record(raw, reason, {"topic": source, "partition": partition, "offset": offset})))
+            for partition, offset, raw, reason in records])
+
+
+def scratch_dir() -> str:
+    """Faust wants a data directory (Switchback keeps no Faust tables): a temporary one,
+    removed when the process exits."""
+    path = tempfile.mkdtemp(prefix="switchback-faust-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def build_worker(kafka: str, namespace: str, pg: str, source: JourneySource, schema: str = "switchback",
@@ -146,15 +156,17 @@ def build_worker(kafka: str, namespace: str, pg: str, source: JourneySource, sch
     whose ``deliver`` renders and sends a command; ``None`` leaves commands to others)."""
     names = TopicNames(namespace)
     app = faust.App(f"{namespace}-worker", broker=f"kafka://{kafka}", broker_session_timeout=10,
-                    web_enabled=False, datadir=tempfile.mkdtemp(prefix="switchback-faust-"),
+                    web_enabled=False, datadir=scratch_dir(),
                     consumer_auto_offset_reset="earliest", producer_acks=-1, key_serializer="raw",
                     value_serializer="raw", topic_allow_declare=False, topic_disable_leader=True)
     output = KafkaOutput(app, names)
     holder: dict[str, Any] = {}
+    opening = asyncio.Lock()
 
     async def runtime() -> DistributedRuntime:
-        if "runtime" not in holder:
-            holder["runtime"] = DistributedRuntime(source, await PgState.open(pg, schema), output, clock)
+        async with opening:  # the agents and the timer ask at once on start-up: open one
+            if "runtime" not in holder:
+                holder["runtime"] = DistributedRuntime(source, await PgState.open(pg, schema), output, clock)
         return holder["runtime"]
 
     @app.agent(output.events)

@@ -37,10 +37,13 @@ class PgState:
     async def open(cls, dsn: str, schema: str = "switchback") -> PgState:
         conn = await AsyncConnection.connect(dsn, autocommit=True)
         self = cls(conn, schema)
-        await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.s))
-        for statement in DDL.split(";"):
-            if statement.strip():
-                await conn.execute(sql.SQL(statement).format(s=self.s))
+        async with conn.transaction():
+            # concurrent CREATE ... IF NOT EXISTS can collide: workers starting together take turns
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"switchback-ddl:{schema}",))
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.s))
+            for statement in DDL.split(";"):
+                if statement.strip():
+                    await conn.execute(sql.SQL(statement).format(s=self.s))
         return self
 
     async def close(self) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 
 import faust
 import orjson
 
+from engine.distributed import scratch_dir
 from engine.kafka import TopicNames
 from projections.postgres import PgReadModel
 
@@ -21,7 +21,7 @@ logger = logging.getLogger("switchback.projector")
 def build_projector(kafka: str, namespace: str, pg: str, schema: str = "switchback", batch: int = 2000) -> faust.App:
     names = TopicNames(namespace)
     app = faust.App(f"{namespace}-projector", broker=f"kafka://{kafka}", broker_session_timeout=10,
-                    web_enabled=False, datadir=tempfile.mkdtemp(prefix="switchback-faust-"),
+                    web_enabled=False, datadir=scratch_dir(),
                     consumer_auto_offset_reset="earliest", key_serializer="raw", value_serializer="raw",
                     topic_allow_declare=False, topic_disable_leader=True)
     events = app.topic(names.events, key_serializer="raw", value_serializer="raw")

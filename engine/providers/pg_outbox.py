@@ -27,8 +27,10 @@ class PgOutboxProvider:
         self.dsn, self.s = dsn, sql.Identifier(schema)
         self._local = threading.local()
         conn = self._conn()
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.s))
-        conn.execute(sql.SQL(DDL).format(s=self.s))
+        with conn.transaction():  # processes starting together take turns creating the table
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"switchback-ddl:{schema}",))
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.s))
+            conn.execute(sql.SQL(DDL).format(s=self.s))
 
     def _conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
