@@ -12,6 +12,9 @@
   ``FOR UPDATE SKIP LOCKED``, so a rebalance never fires one twice at the same time).
 - ``sender`` agent: consumes ``<ns>.commands``; providers are idempotent by message id.
 - undecodable or invalid records go to ``<ns>.deadletter`` with the reason.
+- bookkeeping events (``journey.*``, ``message.queued``) that no published journey
+  reacts to are produced to ``<ns>.engine`` instead of ``<ns>.events``: the projector
+  reads both, and the workers do not spend their time consuming their own echoes.
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ class DistributedRuntime:
     async def _process(self, keys, inputs, due, partition_of, offsets, now) -> int:
         contacts, instances = await self.state.load(keys)
         batch = self.processor.process(Batch(contacts, instances), inputs, due, now)
-        await self.produce.results(batch.emitted, batch.commands)  # acks before the commit
+        await self.produce.results(batch.emitted, batch.commands, self.processor.catalog.skipped)  # acks, then commit
         await self.state.save(batch.changed_contacts(), batch.changed_instances(), partition_of)
         await self.state.set_offsets(CONSUMER, offsets)
         return len(inputs) + batch.timers_fired
@@ -131,8 +134,13 @@ class KafkaOutput:
         if futures:
             await asyncio.gather(*futures)
 
-    async def results(self, emitted: list[dict], commands: list[dict]) -> None:
-        await self._send_all(self.names.events, [(e["contact_id"].encode(), orjson.dumps(e)) for e in emitted])
+    async def results(self, emitted: list[dict], commands: list[dict], bookkeeping: frozenset[str] = frozenset()) -> None:
+        """Bookkeeping events no journey reacts to go to ``<ns>.engine`` (the projector reads
+        it; the workers need not consume their own echoes); the rest to ``<ns>.events``."""
+        engine = [e for e in emitted if e["type"] in bookkeeping]
+        contact = [e for e in emitted if e["type"] not in bookkeeping] if engine else emitted
+        await self._send_all(self.names.events, [(e["contact_id"].encode(), orjson.dumps(e)) for e in contact])
+        await self._send_all(self.names.engine, [(e["contact_id"].encode(), orjson.dumps(e)) for e in engine])
         await self._send_all(self.names.commands, [(c["contact_id"].encode(), orjson.dumps(c)) for c in commands])
 
     async def dead(self, records: list[tuple[int, int, bytes | None, str]]) -> None:

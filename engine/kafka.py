@@ -66,8 +66,14 @@ class TopicNames:
     def deadletter(self) -> str:
         return f"{self.namespace}.deadletter"
 
-    def all(self) -> tuple[str, str, str]:
-        return (self.events, self.commands, self.deadletter)
+    @property
+    def engine(self) -> str:
+        """The engine's bookkeeping events (``journey.*``, ``message.queued``) that no
+        journey reacts to: read by the projector, not by the journey workers."""
+        return f"{self.namespace}.engine"
+
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.events, self.commands, self.deadletter, self.engine)
 
 
 def _servers(bootstrap: str | Iterable[str]) -> list[str]:

@@ -1,5 +1,5 @@
 """``switchback project``: a Faust app that keeps the PostgreSQL read model up to date
-from ``<ns>.events``. Each partition's batch is applied in one transaction together
+from ``<ns>.events`` and ``<ns>.engine``. Each partition's batch is applied in one transaction together
 with that partition's offset, and records at or below it are skipped, so redelivery
 (at-least-once) never counts an event twice."""
 
@@ -16,6 +16,7 @@ from engine.kafka import TopicNames
 from projections.postgres import PgReadModel
 
 logger = logging.getLogger("switchback.projector")
+ENGINE_PARTITIONS = 1 << 20  # <ns>.engine partition p is stored as p + 2^20 (positions stay unique)
 
 
 def build_projector(kafka: str, namespace: str, pg: str, schema: str = "switchback", batch: int = 2000) -> faust.App:
@@ -24,7 +25,7 @@ def build_projector(kafka: str, namespace: str, pg: str, schema: str = "switchba
                     web_enabled=False, datadir=scratch_dir(),
                     consumer_auto_offset_reset="earliest", key_serializer="raw", value_serializer="raw",
                     topic_allow_declare=False, topic_disable_leader=True)
-    events = app.topic(names.events, key_serializer="raw", value_serializer="raw")
+    events = app.topic(names.events, names.engine, key_serializer="raw", value_serializer="raw")
     holder: dict[str, PgReadModel] = {}
 
     def apply(by_partition: dict[int, list]) -> int:
@@ -43,7 +44,9 @@ def build_projector(kafka: str, namespace: str, pg: str, schema: str = "switchba
                     continue  # the worker sends undecodable records to the dead letter topic
                 if isinstance(event, dict) and event.get("id") and event.get("type"):
                     event.setdefault("workspace", "default")
-                    by_partition.setdefault(record.message.partition, []).append((record.message.offset, event))
+                    # offsets are kept per (topic, partition): the engine topic's partitions are numbered apart
+                    partition = record.message.partition + (ENGINE_PARTITIONS if record.message.topic == names.engine else 0)
+                    by_partition.setdefault(partition, []).append((record.message.offset, event))
             if by_partition:
                 await asyncio.to_thread(apply, by_partition)
 

@@ -61,7 +61,7 @@ def envelope(i: int, contact: str, **extra) -> dict:
 
 
 def test_topic_names_are_prefixed_by_the_namespace():
-    assert TopicNames().all() == ("switchback.events", "switchback.commands", "switchback.deadletter")
+    assert TopicNames().all() == ("switchback.events", "switchback.commands", "switchback.deadletter", "switchback.engine")
     acme = TopicNames("acme")
     assert (acme.events, acme.commands, acme.deadletter) == ("acme.events", "acme.commands", "acme.deadletter")
     for bad in ("", "Acme", "a b", "a/b"):
@@ -88,9 +88,9 @@ def test_existing_topics_are_left_alone(kafka_bootstrap, namespace, admin):
     names = TopicNames(namespace)
     admin.create_topics([NewTopic(names.events, 2, 1)])
     report = ensure_topics(kafka_bootstrap, names, partitions=12)
-    assert report == {"created": [names.commands, names.deadletter], "existing": [names.events]}
+    assert report == {"created": [names.commands, names.deadletter, names.engine], "existing": [names.events]}
     sizes = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(list(names.all()))}
-    assert sizes == {names.events: 2, names.commands: 12, names.deadletter: 12}
+    assert sizes == {names.events: 2, names.commands: 12, names.deadletter: 12, names.engine: 12}
 
 
 def test_namespaces_isolate_deployments(kafka_bootstrap, namespace):
