@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from tests.support import ADMIN
+from tests.support import ADMIN, PG, pg_unreachable
+
+
+@pytest.fixture
+def pg_schema():
+    """A fresh PostgreSQL schema for one test, dropped afterwards (skips without PostgreSQL)."""
+    if pg_unreachable():
+        pytest.skip(pg_unreachable())
+    from engine.pgconfig import drop_schema
+
+    name = f"sb_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    drop_schema(PG, name)
 
 
 @pytest.fixture

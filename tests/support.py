@@ -3,11 +3,30 @@ runtime, sender and projector have caught up with the log."""
 
 from __future__ import annotations
 
+import functools
+import os
 import socket
 import time
 from pathlib import Path
 
 ADMIN = "sb_test_admin_key_0123456789abcdefghijklmnop"
+PG = os.environ.get("SWITCHBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@functools.cache
+def pg_unreachable() -> str | None:
+    """Why the test PostgreSQL cannot be used, or None when it can."""
+    try:
+        import psycopg
+
+        from engine.pgconfig import describe
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with psycopg.connect(PG, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at SWITCHBACK_TEST_PG ({describe(PG)}) is unreachable: {str(exc).strip().splitlines()[0]}"
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -4,8 +4,6 @@ changes what is stored."""
 
 from __future__ import annotations
 
-import pytest
-
 from journeys.contacts_csv import contact_id_for
 from tests.api.conftest import contact_ids, error_locs, log_ids, publish_cart
 from tests.support import settle

@@ -15,8 +15,8 @@ from engine.kafka import EventProducer, TopicNames
 from journeys.library import library_journey, library_templates
 from projections.postgres import PgReadModel
 from tests.distributed.processes import Process
-from tests.distributed.test_conformance import PG, pg_schema, wait_until  # noqa: F401 (fixture)
-from tests.support import ADMIN, free_port
+from tests.distributed.test_conformance import wait_until
+from tests.support import ADMIN, PG, free_port
 
 pytestmark = pytest.mark.services
 

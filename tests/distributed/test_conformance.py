@@ -7,7 +7,6 @@ node stats must be identical."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -23,9 +22,9 @@ from engine.sender import Sender
 from projections import Projector, queries
 from projections.postgres import PgReadModel
 from tests.distributed.processes import Process
+from tests.support import PG
 
 pytestmark = pytest.mark.services
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 
 JOURNEY = {
     "id": "conformance", "name": "Conformance",
@@ -105,14 +104,6 @@ def projector_conn(tmp_path):
     from engine.log import connect
 
     return connect(tmp_path / "read.db")
-
-
-@pytest.fixture
-def pg_schema():
-    schema = "sb_conf_" + uuid.uuid4().hex[:10]
-    yield schema
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def wait_until(check, timeout: float, what: str, *logs: Process):

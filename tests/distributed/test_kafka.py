@@ -10,13 +10,21 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
-
-from api.sdk import Emitter, EmitError
-from api.settings import ConfigError, Settings
 from kafka.partitioner.default import murmur2
 
-from engine.kafka import (MAX_DEADLETTER_RAW, DeliveryFailed, EventProducer, ServiceUnavailable, TopicNames,
-                          check_kafka, dead_letter, dead_letter_record, ensure_topics)
+from api.sdk import EmitError, Emitter
+from api.settings import ConfigError, Settings
+from engine.kafka import (
+    MAX_DEADLETTER_RAW,
+    DeliveryFailed,
+    EventProducer,
+    ServiceUnavailable,
+    TopicNames,
+    check_kafka,
+    dead_letter,
+    dead_letter_record,
+    ensure_topics,
+)
 from tests.api.conftest import LiveServer, log_records
 from tests.support import ADMIN, free_port
 

@@ -16,7 +16,8 @@ from engine.definitions import Definitions
 from engine.kafka import EventProducer, TopicNames, ensure_topics
 from journeys.library import library_journey, library_templates
 from tests.distributed.processes import Process
-from tests.distributed.test_conformance import PG, pg_schema, wait_until  # noqa: F401 (fixture)
+from tests.distributed.test_conformance import wait_until
+from tests.support import PG
 
 pytestmark = pytest.mark.services
 N = 600

@@ -7,38 +7,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import uuid
 
 import pytest
 
 psycopg = pytest.importorskip("psycopg")
 
-from engine.definitions import DefinitionError, Definitions  # noqa: E402
-from engine.pgconfig import describe, drop_schema, postgres_env  # noqa: E402
 from test_definitions import WELCOME, WS, graph  # noqa: E402
 
-DSN = os.environ.get("SWITCHBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from engine.definitions import DefinitionError, Definitions  # noqa: E402
+from engine.pgconfig import drop_schema, postgres_env  # noqa: E402
+from tests.support import PG
 
-
-def _reachable() -> str | None:
-    try:
-        with psycopg.connect(DSN, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return f"PostgreSQL at SWITCHBACK_TEST_PG ({describe(DSN)}) is unreachable: {str(exc).strip().splitlines()[0]}"
-
-
-_UNREACHABLE = _reachable()
+DSN = PG
 
 
 @pytest.fixture
-def schema():
-    if _UNREACHABLE:
-        pytest.skip(_UNREACHABLE)
-    name = f"sb_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    drop_schema(DSN, name)
+def schema(pg_schema):
+    return pg_schema
 
 
 @pytest.fixture

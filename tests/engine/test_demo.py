@@ -8,7 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 import engine.demo as demo_module
-from engine.demo import DEMO_START, LAPSED_SEGMENT, STREAM_TYPES, demo_contacts, demo_stream
+from engine.demo import (
+    DEMO_START,
+    LAPSED_SEGMENT,
+    STREAM_TYPES,
+    demo_contacts,
+    demo_stream,
+)
 from journeys.events import Event, iso_from_epoch, parse_time
 
 

@@ -8,10 +8,20 @@ import itertools
 from datetime import UTC, datetime
 
 import pytest
-
-from engine.interpreter import STEP_CAP, Emit, Send, matches, message_id, render_value, resume, split_bucket, step
-from engine.plan import compile_plan
 from journey_sim import T0, Sim, entry, journey, node
+
+from engine.interpreter import (
+    STEP_CAP,
+    Emit,
+    Send,
+    matches,
+    message_id,
+    render_value,
+    resume,
+    split_bucket,
+    step,
+)
+from engine.plan import compile_plan
 from journeys.contact import apply_event, new_contact
 from journeys.events import iso_from_epoch
 from journeys.validation import validate_journey

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from journey_sim import T0, Sim, entry, journey, node
 
 from engine.interpreter import STEP_CAP, Emit, Send, message_id, split_bucket, step
 from engine.plan import compile_plan
-from journey_sim import T0, Sim, entry, journey, node
 from journeys.contact import apply_event, new_contact
 from journeys.graph import Journey, out_handles
 

@@ -7,33 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 
 import pytest
+from test_definitions import WELCOME, WS, graph
 
 from engine.definitions import Definitions
 from engine.relay import DefinitionRelay, SqlitePosition, kafka_send, message_type
-from test_definitions import WELCOME, WS, graph
+from tests.support import PG, pg_unreachable
 
-DSN = os.environ.get("SWITCHBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _pg_unreachable() -> str | None:
-    try:
-        import psycopg
-
-        from engine.pgconfig import describe
-    except ImportError:
-        return "psycopg is not installed"
-    try:
-        with psycopg.connect(DSN, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return f"PostgreSQL at SWITCHBACK_TEST_PG ({describe(DSN)}) is unreachable: {str(exc).strip().splitlines()[0]}"
-
-
-PG_UNREACHABLE = _pg_unreachable()
+DSN = PG
+PG_UNREACHABLE = pg_unreachable()
 
 
 class Backend:

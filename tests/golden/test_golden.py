@@ -28,10 +28,10 @@ import os
 from pathlib import Path
 
 import pytest
+from journey_sim import Sim, run_script, summarize
 
 from engine.interpreter import message_id
 from engine.plan import compile_plan
-from journey_sim import Sim, run_script, summarize
 from journeys.events import iso_from_epoch, parse_time
 from journeys.graph import Journey
 from journeys.validation import errors, validate_journey

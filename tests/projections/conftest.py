@@ -8,7 +8,6 @@ from typing import Any, Callable
 
 import pytest
 
-
 from engine.log import EventLog
 from projections import Projector
 

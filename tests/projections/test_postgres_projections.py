@@ -7,10 +7,8 @@ tests at the top need no server."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
-import uuid
 import zlib
 from typing import Any
 
@@ -19,32 +17,12 @@ import pytest
 
 psycopg = pytest.importorskip("psycopg")
 
-from engine.pgconfig import describe, drop_schema  # noqa: E402
 from projections import Projector, checksum, handlers, pg_dialect, queries  # noqa: E402
 from projections.postgres import PgReadModel, event_position  # noqa: E402
+from tests.support import PG
 
-DSN = os.environ.get("SWITCHBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+DSN = PG
 PARTITIONS = 3
-
-
-def _reachable() -> str | None:
-    try:
-        with psycopg.connect(DSN, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:
-        return f"PostgreSQL at SWITCHBACK_TEST_PG ({describe(DSN)}) is unreachable: {str(exc).strip().splitlines()[0]}"
-
-
-_UNREACHABLE = _reachable()
-
-
-@pytest.fixture
-def pg_schema():
-    if _UNREACHABLE:
-        pytest.skip(_UNREACHABLE)
-    name = f"sb_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    drop_schema(DSN, name)
 
 
 @pytest.fixture
