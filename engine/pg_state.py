@@ -40,10 +40,14 @@ class PgState:
         async with conn.transaction():
             # concurrent CREATE ... IF NOT EXISTS can collide: workers starting together take turns
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"switchback-ddl:{schema}",))
-            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.s))
-            for statement in DDL.split(";"):
-                if statement.strip():
-                    await conn.execute(sql.SQL(statement).format(s=self.s))
+            # the last table of the DDL exists => all of it does; skip it then, because
+            # CREATE INDEX IF NOT EXISTS still locks tables that running workers are writing
+            cur = await conn.execute("SELECT to_regclass(%s)", (f'"{schema}".consumer_offsets',))
+            if (await cur.fetchone())[0] is None:
+                await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.s))
+                for statement in DDL.split(";"):
+                    if statement.strip():
+                        await conn.execute(sql.SQL(statement).format(s=self.s))
         return self
 
     async def close(self) -> None:

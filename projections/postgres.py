@@ -208,8 +208,13 @@ class PgReadModel:
         raw = self.db.raw
         with raw.transaction():  # one creator at a time: CREATE OR REPLACE FUNCTION does not race well
             raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"switchback.read_model.{self.schema}",))
-            for statement in (*pg_dialect.PRELUDE, *pg_dialect.ddl(), pg_dialect.OFFSETS_DDL):
-                raw.execute(statement)
+            # The DDL runs in this one transaction with the offsets table last: if that table
+            # exists, everything does. Skipping then matters: CREATE INDEX IF NOT EXISTS still
+            # locks its table, and against another process already applying rows that can deadlock.
+            done = raw.execute("SELECT to_regclass(%s)", (f'"{self.schema}".projection_offsets',)).fetchone()[0]
+            if done is None:
+                for statement in (*pg_dialect.PRELUDE, *pg_dialect.ddl(), pg_dialect.OFFSETS_DDL):
+                    raw.execute(statement)
 
     def connect(self) -> PgConnection:
         """A new connection for ``projections.queries``; the caller closes it."""

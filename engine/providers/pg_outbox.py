@@ -29,8 +29,9 @@ class PgOutboxProvider:
         conn = self._conn()
         with conn.transaction():  # processes starting together take turns creating the table
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"switchback-ddl:{schema}",))
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.s))
-            conn.execute(sql.SQL(DDL).format(s=self.s))
+            if conn.execute("SELECT to_regclass(%s)", (f'"{schema}".outbox',)).fetchone()[0] is None:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.s))
+                conn.execute(sql.SQL(DDL).format(s=self.s))
 
     def _conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
