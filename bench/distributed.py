@@ -305,7 +305,8 @@ def bench_workers(bootstrap: str, workers: int, events: int, partitions: int, ti
         for p in procs:
             p.stop()
         drop_schema(schema)
-    result["node_entered_in_topic"], result["node_entered_ids"] = count_types(bootstrap, names.events,
+    # bookkeeping events no journey reacts to are written to <ns>.engine (docs/kafka.md)
+    result["node_entered_in_topic"], result["node_entered_ids"] = count_types(bootstrap, names.engine,
                                                                               "journey.node_entered")
     result["expected_transitions"] = want
     return result

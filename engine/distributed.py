@@ -24,6 +24,7 @@ import atexit
 import shutil
 import logging
 import tempfile
+import time
 from typing import Any
 
 import faust
@@ -49,6 +50,7 @@ class DistributedRuntime:
         self.processor = JourneyProcessor(source)
         self.state, self.produce, self.clock = state, produce, clock or SystemClock()
         self.lock = asyncio.Lock()
+        self._refreshed = float("-inf")
 
     async def handle(self, records: list[tuple[int, int, bytes | None]]) -> int:
         """``records``: (partition, offset, value). Returns how many were new."""
@@ -107,6 +109,11 @@ class DistributedRuntime:
         return len(inputs) + batch.timers_fired
 
     def _refresh_catalog(self) -> None:
+        """Look for published/paused/resumed journeys at most twice a second."""
+        now = time.monotonic()
+        if now - self._refreshed < 0.5:
+            return
+        self._refreshed = now
         for _workspace, journey_id in self.processor.refresh():
             asyncio.ensure_future(self._release(journey_id))
 

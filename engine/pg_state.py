@@ -86,19 +86,25 @@ class PgState:
 
     async def save(self, contacts: dict[str, dict], instances: dict[tuple[str, str], dict],
                    partition_of: dict[str, int]) -> None:
-        async with self.conn.cursor() as cur:
-            if contacts:
-                await cur.executemany(self._q(
-                    "INSERT INTO {s}.contact_state(key, partition, body) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body"),
-                    [(k, partition_of[k], orjson.dumps(v)) for k, v in contacts.items()])
-            if instances:
-                await cur.executemany(self._q(
-                    "INSERT INTO {s}.journey_state(key, journey_id, partition, body, wake_at, held, active) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (key, journey_id) DO UPDATE SET body = EXCLUDED.body, "
-                    "wake_at = EXCLUDED.wake_at, held = EXCLUDED.held, active = EXCLUDED.active"),
-                    [(k, j, partition_of[k], orjson.dumps(v), v["wake_at"], bool(v.get("held")), v["state"] == "active")
-                     for (k, j), v in instances.items()])
+        # one statement per table, rows passed as arrays (unnest): far fewer round trips
+        # than a statement per row
+        if contacts:
+            keys = list(contacts)
+            await self.conn.execute(self._q(
+                "INSERT INTO {s}.contact_state(key, partition, body) "
+                "SELECT * FROM unnest(%s::text[], %s::int[], %s::bytea[]) "
+                "ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body"),
+                (keys, [partition_of[k] for k in keys], [orjson.dumps(contacts[k]) for k in keys]))
+        if instances:
+            items = list(instances.items())
+            await self.conn.execute(self._q(
+                "INSERT INTO {s}.journey_state(key, journey_id, partition, body, wake_at, held, active) "
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bytea[], %s::float8[], %s::bool[], %s::bool[]) "
+                "ON CONFLICT (key, journey_id) DO UPDATE SET body = EXCLUDED.body, "
+                "wake_at = EXCLUDED.wake_at, held = EXCLUDED.held, active = EXCLUDED.active"),
+                ([k for (k, _), _ in items], [j for (_, j), _ in items], [partition_of[k] for (k, _), _ in items],
+                 [orjson.dumps(v) for _, v in items], [v["wake_at"] for _, v in items],
+                 [bool(v.get("held")) for _, v in items], [v["state"] == "active" for _, v in items]))
 
     async def set_offsets(self, consumer: str, offsets: dict[int, int]) -> None:
         if offsets:
