@@ -25,6 +25,20 @@ CREATE INDEX IF NOT EXISTS outbox_created ON outbox(workspace, created_at);
 """
 
 
+def list_query(table: str, mark: str, workspace: str, contact_id: str | None, limit: int,
+               before: float | None) -> tuple[str, list[Any]]:
+    """The outbox listing (newest first, optional contact and cursor) for either database;
+    ``mark`` is the driver's placeholder (``?`` or ``%s``)."""
+    query, args = f"SELECT * FROM {table} WHERE workspace = {mark}", [workspace]
+    if contact_id:
+        query += f" AND contact_id = {mark}"
+        args.append(contact_id)
+    if before is not None:
+        query += f" AND created_at < {mark}"
+        args.append(before)
+    return query + f" ORDER BY created_at DESC, message_id DESC LIMIT {mark}", [*args, limit]
+
+
 class OutboxProvider:
     name = "outbox"
 
@@ -51,16 +65,7 @@ class OutboxProvider:
 
     def list(self, workspace: str, contact_id: str | None = None, limit: int = 50,
              before: float | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM outbox WHERE workspace = ?"
-        args: list[Any] = [workspace]
-        if contact_id:
-            sql += " AND contact_id = ?"
-            args.append(contact_id)
-        if before is not None:
-            sql += " AND created_at < ?"
-            args.append(before)
-        sql += " ORDER BY created_at DESC, message_id DESC LIMIT ?"
-        args.append(limit)
+        sql, args = list_query("outbox", "?", workspace, contact_id, limit, before)
         conn = self._conn()
         conn.row_factory = sqlite3.Row
         try:

@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from engine.providers.base import OutgoingMessage, Receipt
+from engine.providers.outbox import list_query
 
 DDL = """CREATE TABLE IF NOT EXISTS {s}.outbox (
     message_id TEXT PRIMARY KEY, workspace TEXT NOT NULL, contact_id TEXT NOT NULL, channel TEXT NOT NULL,
@@ -51,16 +52,7 @@ class PgOutboxProvider:
 
     def list(self, workspace: str, contact_id: str | None = None, limit: int = 50,
              before: float | None = None) -> list[dict[str, Any]]:
-        query = "SELECT * FROM {s}.outbox WHERE workspace = %s"
-        args: list[Any] = [workspace]
-        if contact_id:
-            query += " AND contact_id = %s"
-            args.append(contact_id)
-        if before is not None:
-            query += " AND created_at < %s"
-            args.append(before)
-        query += " ORDER BY created_at DESC, message_id DESC LIMIT %s"
-        args.append(limit)
+        query, args = list_query("{s}.outbox", "%s", workspace, contact_id, limit, before)
         with self._conn().cursor(row_factory=dict_row) as cur:
             rows = cur.execute(sql.SQL(query).format(s=self.s), args).fetchall()
         for row in rows:
