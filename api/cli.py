@@ -40,6 +40,20 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def start_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def require_kafka(bootstrap: str) -> None:
+    """Stop with a message naming SWITCHBACK_KAFKA when the broker cannot be reached."""
+    from engine.kafka import ServiceUnavailable, check_kafka
+
+    try:
+        check_kafka(bootstrap)
+    except ServiceUnavailable as exc:
+        fail(str(exc))
+
+
 @app.command()
 def up(host: str = typer.Option("127.0.0.1", help="interface to bind"),
        port: int = typer.Option(8000, help="port (0 picks a free one)"),
@@ -54,7 +68,7 @@ def up(host: str = typer.Option("127.0.0.1", help="interface to bind"),
     from api.services import Services
     from api.settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_logging()
     if port == 0:
         with socket.socket() as s:
             s.bind((host, 0))
@@ -94,16 +108,13 @@ def worker(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafka
     from engine.clock import SystemClock, clock_from_env
     from engine.definitions import Definitions
     from engine.distributed import build_worker
-    from engine.kafka import ServiceUnavailable, TopicNames, check_kafka, ensure_topics
+    from engine.kafka import TopicNames, ensure_topics
     from engine.providers.pg_outbox import PgOutboxProvider
     from engine.runtime import tune_gc
     from engine.sender import Sender
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        check_kafka(kafka)
-    except ServiceUnavailable as exc:
-        fail(str(exc))
+    start_logging()
+    require_kafka(kafka)
     ensure_topics(kafka, TopicNames(namespace), partitions=partitions)
     source = Definitions(definitions) if definitions else Definitions.from_postgres(pg, schema)
     outbox = PgOutboxProvider(pg, schema)
@@ -122,14 +133,10 @@ def project(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafk
     """Keep the PostgreSQL analytics tables up to date from Kafka (distributed mode)."""
     import faust
 
-    from engine.kafka import ServiceUnavailable, check_kafka
     from projections.stream import build_projector
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        check_kafka(kafka)
-    except ServiceUnavailable as exc:
-        fail(str(exc))
+    start_logging()
+    require_kafka(kafka)
     faust.Worker(build_projector(kafka, namespace, pg, schema), loglevel="info").execute_from_commandline()
 
 
@@ -148,7 +155,7 @@ def api_server(host: str = typer.Option("127.0.0.1", envvar="SWITCHBACK_HOST"),
     from api.distributed import DistributedServices
     from api.settings import ConfigError, Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_logging()
     settings = Settings(mode="distributed", kafka=kafka, pg=pg, namespace=namespace, host=host, port=port,
                         data_dir=data_dir, pg_schema=schema)
     try:

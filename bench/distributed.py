@@ -313,13 +313,9 @@ def bench_workers(bootstrap: str, workers: int, events: int, partitions: int, ti
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    from tests.support import stop_process
+
+    stop_process(proc)
 
 
 def tail(path: Path) -> str:

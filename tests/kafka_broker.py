@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support import free_port
+from tests.support import free_port, stop_process
 
 ENV = "SWITCHBACK_TEST_KAFKA"
 
@@ -80,13 +80,7 @@ class KafkaBroker:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_process(process, grace=5)
         if self.log is not None:
             self.log.close()
             self.log = None

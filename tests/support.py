@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -28,6 +29,17 @@ def pg_unreachable() -> str | None:
     except psycopg.Error as exc:
         return f"PostgreSQL at SWITCHBACK_TEST_PG ({describe(PG)}) is unreachable: {str(exc).strip().splitlines()[0]}"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def stop_process(process, grace: float = 20.0) -> None:
+    """Terminate a subprocess, and kill it if it has not exited after ``grace`` seconds."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 def free_port() -> int:
