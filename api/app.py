@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.errors import ORJSONResponse
-from api.routes import contacts, events, journeys, system, templates
+from api.routes import broadcasts, contacts, events, journeys, offers, system, templates, tracking, webhooks
 from api.services import Services
 
 
@@ -42,7 +42,7 @@ def create_app(services: Services, manage: bool = True, extras: list | None = No
                   description="Event-sourced journey orchestration. Every /v1 route needs `Authorization: Bearer <api key>`.")
     app.state.services = services
     errors.install(app)
-    for module in (system, events, contacts, journeys, templates):
+    for module in (system, events, contacts, journeys, templates, broadcasts, offers, tracking, webhooks):
         app.include_router(module.router)
     ui = static_dir()
     if (ui / "assets").is_dir():

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     pg: str | None = Field(default=None, repr=False,
                            description="PostgreSQL DSN, e.g. postgresql://switchback:secret@postgres:5432/switchback")
 
+    # channels (docs/channels.md); provider settings live in engine/providers/registry.py
+    secret_key: str | None = Field(default=None, repr=False,
+                                   description="signs tracking/unsubscribe tokens; embedded: generated into "
+                                               "<data-dir>/secret-key when unset; distributed: required")
+    postal_address: str | None = Field(default=None, description="sender's postal address for the email footer")
+    twilio_auth_token: str | None = Field(default=None, repr=False,
+                                          description="validates X-Twilio-Signature on Twilio webhooks")
+    sns_cert_dir: Path | None = Field(default=None, description="tests only: trusted SNS signing certificates "
+                                      "(PEM files) used instead of fetching from sns.<region>.amazonaws.com")
+    sns_topic_arns: list[str] = Field(default_factory=list,
+                                      description="SNS topics whose messages /webhooks/ses accepts (empty: any)")
+
     def public_url(self) -> str:
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
 

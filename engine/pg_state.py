@@ -87,19 +87,20 @@ class PgState:
     async def save(self, contacts: dict[str, dict], instances: dict[tuple[str, str], dict],
                    partition_of: dict[str, int]) -> None:
         # one statement per table, rows passed as arrays (unnest): far fewer round trips
-        # than a statement per row
+        # than a statement per row; binary parameters (%b) because dumping a bytea array
+        # in text format escapes every byte (it was ~10 % of a worker's CPU)
         if contacts:
             keys = list(contacts)
             await self.conn.execute(self._q(
                 "INSERT INTO {s}.contact_state(key, partition, body) "
-                "SELECT * FROM unnest(%s::text[], %s::int[], %s::bytea[]) "
+                "SELECT * FROM unnest(%b::text[], %b::int[], %b::bytea[]) "
                 "ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body"),
                 (keys, [partition_of[k] for k in keys], [orjson.dumps(contacts[k]) for k in keys]))
         if instances:
             items = list(instances.items())
             await self.conn.execute(self._q(
                 "INSERT INTO {s}.journey_state(key, journey_id, partition, body, wake_at, held, active) "
-                "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bytea[], %s::float8[], %s::bool[], %s::bool[]) "
+                "SELECT * FROM unnest(%b::text[], %b::text[], %b::int[], %b::bytea[], %b::float8[], %b::bool[], %b::bool[]) "
                 "ON CONFLICT (key, journey_id) DO UPDATE SET body = EXCLUDED.body, "
                 "wake_at = EXCLUDED.wake_at, held = EXCLUDED.held, active = EXCLUDED.active"),
                 ([k for (k, _), _ in items], [j for (_, j), _ in items], [partition_of[k] for (k, _), _ in items],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -163,5 +164,7 @@ def parse_time(value: str | float | int | None) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+@lru_cache(maxsize=4096)
 def iso_from_epoch(value: float) -> str:
+    """ISO 8601 UTC text of an epoch time (cached: a batch stamps many events with one time)."""
     return _iso(datetime.fromtimestamp(value, UTC))

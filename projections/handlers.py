@@ -192,14 +192,16 @@ def _message_sql(status: str) -> str:
                   for col in (*(_IDENTITY if status in _IDENTIFYING else ()), "channel")]
     return (
         "INSERT INTO messages(workspace, message_id, contact_id, journey_id, version, node_id, broadcast_id,"
-        f" channel, template, status, {status}_at, reason, provider) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        f" channel, template, status, {status}_at, reason, provider, provider_message_id)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
         " ON CONFLICT(workspace, message_id) DO UPDATE SET " + ", ".join(keep_first) + ","
         f" status = CASE WHEN {_RANK.format(col='excluded.status')} > {_RANK.format(col='messages.status')}"
         " THEN excluded.status ELSE messages.status END,"
         f" {status}_at = CASE WHEN messages.{status}_at IS NULL OR excluded.{status}_at < messages.{status}_at"
         f" THEN excluded.{status}_at ELSE messages.{status}_at END,"
         " reason = COALESCE(excluded.reason, messages.reason),"
-        " provider = COALESCE(excluded.provider, messages.provider)"
+        " provider = COALESCE(excluded.provider, messages.provider),"
+        " provider_message_id = COALESCE(messages.provider_message_id, excluded.provider_message_id)"
     )
 
 
@@ -223,6 +225,7 @@ def message_status(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
         event["workspace"], str(message_id), event.get("contact_id"), data.get("journey_id"),
         _int(data.get("version")), data.get("node_id"), data.get("broadcast_id"),
         data.get("channel"), template, status, event.get("occurred_at"), _text(reason), data.get("provider"),
+        _text(data.get("provider_message_id")),
     ))
 
 

@@ -20,7 +20,8 @@ _CONTACT_COLUMNS = ("contact_id", "email", "phone", "first_name", "last_name", "
                     "updated_at", "order_count", "lifetime_value", "last_order_at", "unsubscribed")
 _MESSAGE_COLUMNS = ("message_id", "contact_id", "journey_id", "version", "node_id", "broadcast_id", "channel",
                     "template", "status", "queued_at", "sent_at", "delivered_at", "opened_at", "clicked_at",
-                    "bounced_at", "complained_at", "failed_at", "suppressed_at", "reason", "provider")
+                    "bounced_at", "complained_at", "failed_at", "suppressed_at", "reason", "provider",
+                    "provider_message_id")
 _INSTANCE_COLUMNS = ("journey_id", "version", "state", "node_id", "entered_at", "updated_at", "exited_at",
                      "exit_reason", "entries", "goals")
 _SEARCHED = ("contact_id", "email", "phone", "first_name", "last_name",

@@ -83,12 +83,14 @@ CREATE TABLE IF NOT EXISTS messages (
     suppressed_at TEXT,
     reason TEXT,
     provider TEXT,
+    provider_message_id TEXT,
     PRIMARY KEY (workspace, message_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_contact ON messages (workspace, contact_id, {MESSAGE_TIME});
 CREATE INDEX IF NOT EXISTS messages_time ON messages (workspace, {MESSAGE_TIME});
 CREATE INDEX IF NOT EXISTS messages_journey ON messages (workspace, journey_id, version, node_id);
 CREATE INDEX IF NOT EXISTS messages_broadcast ON messages (workspace, broadcast_id);
+CREATE INDEX IF NOT EXISTS messages_provider_id ON messages (provider_message_id);
 
 CREATE TABLE IF NOT EXISTS journey_instances (
     workspace TEXT NOT NULL,

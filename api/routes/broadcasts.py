@@ -1,0 +1,7 @@
+"""Broadcasts routes (being built; see docs/channels.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["broadcasts"])
