@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.sensors import Monitor
 from pydantic import ValidationError
 
 from engine.clock import SystemClock
@@ -157,6 +158,29 @@ class KafkaOutput:
             for partition, offset, raw, reason in records])
 
 
+class LeanMonitor(Monitor):
+    """Faust's Monitor without its per-record bookkeeping. Its statistics are only shown by
+    Faust's web server, which a worker does not run, yet it updated several counters and
+    clocks for every record consumed (~5 % of a worker's CPU). Kept: the per-partition time
+    of the last event, which Faust's stalled-stream check reads."""
+
+    def on_message_in(self, tp, offset, message) -> None:
+        return None
+
+    def on_stream_event_in(self, tp, offset, stream, event) -> None:
+        self.stream_inbound_time[tp] = time.monotonic()
+        return None
+
+    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
+        return None
+
+    def on_message_out(self, tp, offset, message) -> None:
+        return None
+
+    def track_tp_end_offset(self, tp, offset) -> None:
+        return None
+
+
 def scratch_dir() -> str:
     """Faust wants a data directory (Switchback keeps no Faust tables): a temporary one,
     removed when the process exits."""
@@ -173,7 +197,8 @@ def build_worker(kafka: str, namespace: str, pg: str, source: JourneySource, sch
     app = faust.App(f"{namespace}-worker", broker=f"kafka://{kafka}", broker_session_timeout=10,
                     web_enabled=False, datadir=scratch_dir(),
                     consumer_auto_offset_reset="earliest", producer_acks=-1, key_serializer="raw",
-                    value_serializer="raw", topic_allow_declare=False, topic_disable_leader=True)
+                    value_serializer="raw", topic_allow_declare=False, topic_disable_leader=True,
+                    Monitor=LeanMonitor)
     output = KafkaOutput(app, names)
     holder: dict[str, Any] = {}
     opening = asyncio.Lock()
