@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.errors import pydantic_details
 from journeys.events import Event
 
-RESERVED_SOURCES = ("engine", "ses", "twilio")
+RESERVED_SOURCES = ("engine", "ses", "twilio", "tracking")
 
 
 def check_items(items: list[Any], workspace: str, prefix: str = "batch") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

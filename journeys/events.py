@@ -17,7 +17,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from ulid import ULID
 
-SOURCES = ("api", "kafka", "ses", "twilio", "engine", "import")
+SOURCES = ("api", "kafka", "ses", "twilio", "engine", "import", "tracking")
 CHANNELS = ("email", "sms", "whatsapp")
 
 # type -> short description; unknown types are custom track events and are kept.
@@ -74,7 +74,7 @@ class Event(BaseModel):
     contact_id: str | None = Field(default=None, min_length=1, max_length=128)
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
     received_at: AwareDatetime | None = None
-    source: Literal["api", "kafka", "ses", "twilio", "engine", "import"] = "api"
+    source: Literal["api", "kafka", "ses", "twilio", "engine", "import", "tracking"] = "api"
     data: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("type")
