@@ -41,6 +41,7 @@ def list_query(table: str, mark: str, workspace: str, contact_id: str | None, li
 
 class OutboxProvider:
     name = "outbox"
+    idempotent = True  # a second send of a message id is a no-op
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

@@ -23,6 +23,7 @@ DDL = """CREATE TABLE IF NOT EXISTS {s}.outbox (
 
 class PgOutboxProvider:
     name = "outbox"
+    idempotent = True  # a second send of a message id is a no-op
 
     def __init__(self, dsn: str, schema: str = "switchback"):
         self.dsn, self.s = dsn, sql.Identifier(schema)
