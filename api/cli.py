@@ -74,7 +74,10 @@ def up(host: str = typer.Option("127.0.0.1", help="interface to bind"),
             s.bind((host, 0))
             port = s.getsockname()[1]
     settings = Settings(data_dir=data_dir, host=host, port=port)
-    services = Services(settings)
+    try:
+        services = Services(settings)
+    except ValueError as exc:  # channel providers or the link-signing secret misconfigured
+        fail(str(exc))
     secret = services.ensure_admin_key()
     if secret:
         console.print(f"[bold green]Admin API key[/] (shown once, also in {data_dir / 'admin-key'}): {secret}")
@@ -111,14 +114,24 @@ def worker(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafka
     from engine.kafka import TopicNames, ensure_topics
     from engine.providers.pg_outbox import PgOutboxProvider
     from engine.runtime import tune_gc
+    from api.settings import Settings
+    from api.signing_key import signing_key
+    from engine.providers.registry import ProviderRegistry
     from engine.sender import Sender
+    from engine.tracking import Tracker
 
     start_logging()
+    settings = Settings(mode="distributed")
+    try:  # the API and every worker share the secret that signs tracking links
+        tracker = Tracker(signing_key(settings), base_url)
+        providers = ProviderRegistry(None, PgOutboxProvider(pg, schema), base_url)
+    except ValueError as exc:  # ConfigError, ProviderConfigError
+        fail(str(exc))
     require_kafka(kafka)
     ensure_topics(kafka, TopicNames(namespace), partitions=partitions)
     source = Definitions(definitions) if definitions else Definitions.from_postgres(pg, schema)
-    outbox = PgOutboxProvider(pg, schema)
-    sender = Sender(None, source, {"email": outbox, "sms": outbox, "whatsapp": outbox}, SystemClock(), base_url=base_url)
+    sender = Sender(None, source, providers, SystemClock(), base_url=base_url, tracker=tracker,
+                    postal_address=settings.postal_address)
     clock = clock_from_env(Path(".switchback-test-clock"))
     faust_app = build_worker(kafka, namespace, pg, source, schema=schema, sender=sender, clock=clock)
     tune_gc()
@@ -158,8 +171,11 @@ def api_server(host: str = typer.Option("127.0.0.1", envvar="SWITCHBACK_HOST"),
     start_logging()
     settings = Settings(mode="distributed", kafka=kafka, pg=pg, namespace=namespace, host=host, port=port,
                         data_dir=data_dir, pg_schema=schema)
+    from api.signing_key import signing_key
+
     try:
         settings.check_distributed()
+        signing_key(settings)  # tracking links need the secret the workers sign with
     except ConfigError as exc:
         fail(str(exc))
     services = DistributedServices(settings, schema=schema)

@@ -17,13 +17,16 @@ import time
 from typing import Any
 
 from api.settings import Settings
+from api.signing_key import signing_key
 from engine import state
 from engine.clock import SystemClock, VirtualClock
 from engine.definitions import Definitions
 from engine.log import EventLog, connect
 from engine.providers import OutboxProvider
+from engine.providers.registry import ProviderRegistry
 from engine.runtime import JourneyRuntime
 from engine.sender import Sender
+from engine.tracking import Tracker
 from engine.worker import Worker
 from projections import Projector
 
@@ -56,8 +59,11 @@ class Services:
         self.definitions = Definitions(data / "definitions.db")
         self.outbox = OutboxProvider(data / "outbox.db")
         self.runtime = JourneyRuntime(self.log, self.definitions, self.clock)
-        self.sender = Sender(self.log, self.definitions, {"email": self.outbox, "sms": self.outbox, "whatsapp": self.outbox},
-                             self.clock, base_url=settings.public_url(), wait_for_commands=self._wait_commands)
+        self.providers = ProviderRegistry(None, self.outbox, settings.public_url())  # SWITCHBACK_*_PROVIDER
+        self.tracker = Tracker(signing_key(settings), settings.public_url())
+        self.sender = Sender(self.log, self.definitions, self.providers, self.clock, base_url=settings.public_url(),
+                             wait_for_commands=self._wait_commands, tracker=self.tracker,
+                             postal_address=settings.postal_address)
         self.projector = Projector(data / "events.db", data / "read.db")
         self._read = threading.local()
         self.projected = threading.Condition()

@@ -257,7 +257,7 @@ def build_worker(kafka: str, namespace: str, pg: str, source: JourneySource, sch
                     if contact is None:
                         from journeys.contact import new_contact
                         contact = new_contact(command["contact_id"], command["workspace"])
-                    results.append(await asyncio.to_thread(sender.deliver, command, contact))
+                    results.extend(await asyncio.to_thread(sender.deliver, command, contact))
                 await output.results(results, [])
 
     return app

@@ -54,6 +54,8 @@ class Send:
     node_id: str
     offer: dict[str, Any] | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    rate_limit: dict[str, Any] | None = None  # the node's {"per_minute": n}: a campaign limit for the sender
+    broadcast_id: str | None = None  # set on a broadcast's send node
 
 
 Effect = Emit | Send
@@ -290,7 +292,8 @@ class _Run:
         inst["sends"] = [*inst.get("sends", []), self.now][-max(plan.cap_max, 1):]
         self.effects.append(Send(
             message_id=mid, channel=channel, template=data["template"], journey_id=plan.journey_id,
-            version=plan.version, node_id=node["id"], offer=data.get("offer"),
+            version=plan.version, node_id=node["id"], offer=data.get("offer"), rate_limit=data.get("rate_limit"),
+            broadcast_id=data.get("broadcast_id"),
             context={"trigger": inst["trigger"], "event": inst.get("last_event") or inst["trigger"],
                      "journey": {"id": plan.journey_id, "version": plan.version, "name": plan.name}},
         ))

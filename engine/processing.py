@@ -206,6 +206,8 @@ class JourneyProcessor:
                 command = send_command(effect, workspace, contact_id)
                 batch.commands.append(command)
                 data = {k: command[k] for k in ("message_id", "journey_id", "version", "node_id", "channel", "template")}
+                if effect.broadcast_id:
+                    data["broadcast_id"] = effect.broadcast_id
                 batch.emitted.append(envelope(event_id(cause, key, f"queued:{effect.message_id}"), "message.queued",
                                               workspace, contact_id, stamp, data))
 
@@ -216,7 +218,12 @@ def envelope(event_id: str, kind: str, workspace: str, contact_id: str, stamp: s
 
 
 def send_command(effect: Send, workspace: str, contact_id: str) -> dict[str, Any]:
-    return {"message_id": effect.message_id, "workspace": workspace, "contact_id": contact_id,
-            "journey_id": effect.journey_id, "version": effect.version, "node_id": effect.node_id,
-            "channel": effect.channel, "template": effect.template, "offer": effect.offer,
-            "context": effect.context}
+    command = {"message_id": effect.message_id, "workspace": workspace, "contact_id": contact_id,
+               "journey_id": effect.journey_id, "version": effect.version, "node_id": effect.node_id,
+               "channel": effect.channel, "template": effect.template, "offer": effect.offer,
+               "context": effect.context}
+    if effect.rate_limit:
+        command["rate_limit"] = effect.rate_limit
+    if effect.broadcast_id:
+        command["broadcast_id"] = effect.broadcast_id
+    return command

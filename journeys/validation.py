@@ -153,6 +153,12 @@ def _check_node(node: Node, template_ids: set[str] | None, segment_ids: set[str]
         offer = data.get("offer")
         if isinstance(offer, dict) and "expires_in" in offer and (p := _duration(node, "offer.expires_in", offer["expires_in"])):
             yield p
+        limit = data.get("rate_limit")
+        if limit is not None:
+            rate = limit.get("per_minute") if isinstance(limit, dict) else None
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1_000_000:
+                yield Problem("SB-013", "rate_limit must be {\"per_minute\": n} with n > 0 (messages per minute)",
+                              node=node.id, field="data.rate_limit.per_minute")
 
 
 def _check_branch(node: Node, segment_ids: set[str] | None) -> Iterable[Problem]:

@@ -100,7 +100,7 @@ def _not_found() -> HTMLResponse:
 
 def tracker(request: Request) -> Tracker:
     """The app's tracker (same secret and base URL as the sender's), made once."""
-    found = getattr(request.app.state, "tracker", None)
+    found = getattr(request.app.state, "tracker", None) or getattr(request.app.state.services, "tracker", None)
     if found is None:
         settings = request.app.state.services.settings
         found = request.app.state.tracker = Tracker(signing_key(settings), settings.public_url())

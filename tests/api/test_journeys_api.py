@@ -4,6 +4,8 @@ versions and live stats while the abandoned-cart journey runs on the virtual clo
 
 from __future__ import annotations
 
+import re
+
 import copy
 import time
 
@@ -74,7 +76,11 @@ def test_journey_lifecycle_runs_and_reports_stats(app_client):
     settle(app_client)
     [message] = app_client.get("/v1/outbox").json()["items"]
     assert message["contact_id"] == "ann" and message["to_address"] == "ann@example.com"
-    assert message["subject"] == "You left something in your cart" and "k-ann" in message["html"]
+    assert message["subject"] == "You left something in your cart" and "Hi ANN" in message["html"]
+    # the cart link (with the cart id) is tracked: its click token leads to it
+    [link] = [u for u in re.findall(r'href="([^"]+)"', message["html"]) if "/c/" in u]
+    clicked = app_client.get(link.replace("http://127.0.0.1:8000", ""), follow_redirects=False)
+    assert clicked.status_code == 302 and "k-ann" in clicked.headers["location"]
     assert message["journey_id"] == JID and message["node_id"] == "remind"
     assert app_client.get("/v1/outbox", params={"contact_id": "buyer"}).json()["items"] == []
     assert position(app_client, "ann")["node_id"] == "wait_day"

@@ -11,6 +11,9 @@ from pathlib import Path
 from tests.support import ROOT, stop_process
 
 
+TEST_SECRET = {"SWITCHBACK_SECRET_KEY": "test-secret-for-tracking-links-0123456789"}
+
+
 class Process:
     def __init__(self, args: list[str], env: dict[str, str], log: Path):
         self.args, self.env, self.log_path = args, env, log
@@ -19,7 +22,7 @@ class Process:
     def start(self) -> Process:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "api.cli", *self.args], cwd=ROOT,
-                                     env={**os.environ, **self.env}, stdout=self.log, stderr=subprocess.STDOUT)
+                                     env={**os.environ, **TEST_SECRET, **self.env}, stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
     def kill(self) -> None:
