@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from api.auth import EDITORS, READERS, Caller, allow
+from api.broadcasts import refuse_cancelled
 from api.errors import ApiError, pydantic_details
 from api.routes.events import read_json
 from engine.definitions import DefinitionError
@@ -79,6 +80,7 @@ async def validate(request: Request, journey_id: str, who: Caller = Depends(allo
 
 @router.post("/v1/journeys/{journey_id}/publish", summary="Publish the draft as a new immutable version")
 async def publish(request: Request, journey_id: str, who: Caller = Depends(allow(*EDITORS))):
+    await call(refuse_cancelled, request.app.state.services.definitions, who.workspace, journey_id)
     return await change(request, request.app.state.services.definitions.publish, who.workspace, journey_id)
 
 
@@ -89,6 +91,7 @@ async def pause(request: Request, journey_id: str, who: Caller = Depends(allow(*
 
 @router.post("/v1/journeys/{journey_id}/resume", summary="Resume a paused journey; held contacts continue")
 async def resume(request: Request, journey_id: str, who: Caller = Depends(allow(*EDITORS))):
+    await call(refuse_cancelled, request.app.state.services.definitions, who.workspace, journey_id)
     return await change(request, request.app.state.services.definitions.resume, who.workspace, journey_id)
 
 
