@@ -25,6 +25,7 @@ import shutil
 import logging
 import tempfile
 import time
+from functools import lru_cache
 from typing import Any
 
 import faust
@@ -60,6 +61,7 @@ class DistributedRuntime:
             self._refresh_catalog()
             stored = await self.state.offsets(CONSUMER, sorted({p for p, _, _ in records}))
             inputs, partition_of, newest, dead = [], {}, {}, []
+            received = iso_from_epoch(self.clock.now())
             for partition, offset, raw in records:
                 if offset <= stored.get(partition, -1):
                     continue  # already committed: a redelivery
@@ -67,7 +69,10 @@ class DistributedRuntime:
                 try:
                     event = decode(raw)
                     if event.get("source") != "engine":
-                        event = {**Event.model_validate(event).to_record(), "received_at": event.get("received_at") or iso_from_epoch(self.clock.now())}
+                        stamped = event.get("received_at")
+                        event = Event.model_validate(event).to_record()
+                        if not stamped:
+                            event["received_at"] = received
                 except (ValueError, ValidationError) as exc:
                     dead.append((partition, offset, raw, str(exc)))
                     continue
@@ -152,8 +157,7 @@ class KafkaOutput:
             if key is None:  # no key: let the producer pick a partition
                 futures.append(await producer.send(topic, value))
                 continue
-            # the Java client's (and aiokafka's default) partitioner: murmur2 of the key
-            partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+            partition = partitions[_partition_index(key, len(partitions))]
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = producer.create_batch()
@@ -203,6 +207,13 @@ class LeanMonitor(Monitor):
 
     def track_tp_end_offset(self, tp, offset) -> None:
         return None
+
+
+@lru_cache(maxsize=100_000)
+def _partition_index(key: bytes, count: int) -> int:
+    """The Java client's (and aiokafka's default) partitioner, murmur2 of the key; cached,
+    since a contact's key comes back with each of its events and murmur2 is pure Python."""
+    return (murmur2(key) & 0x7FFFFFFF) % count
 
 
 def scratch_dir() -> str:

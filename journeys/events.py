@@ -8,7 +8,7 @@ edge (HTTP, CLI, Kafka decode); runtimes pass events on as plain dicts.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Literal
@@ -112,7 +112,12 @@ class Event(BaseModel):
 
 
 def _iso(value: datetime) -> str:
+    if value.utcoffset() == _ZERO:  # already UTC (the common case): skip the conversion
+        return value.replace(tzinfo=None).isoformat() + "Z"
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+_ZERO = timedelta(0)
 
 
 def _need(data: dict, key: str) -> Any:
