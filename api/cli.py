@@ -130,8 +130,10 @@ def worker(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafka
     require_kafka(kafka)
     ensure_topics(kafka, TopicNames(namespace), partitions=partitions)
     source = Definitions(definitions) if definitions else Definitions.from_postgres(pg, schema)
+    from engine.offers import OfferBook
+
     sender = Sender(None, source, providers, SystemClock(), base_url=base_url, tracker=tracker,
-                    postal_address=settings.postal_address)
+                    postal_address=settings.postal_address, offers=OfferBook.from_postgres(pg, schema, base_url=base_url))
     clock = clock_from_env(Path(".switchback-test-clock"))
     faust_app = build_worker(kafka, namespace, pg, source, schema=schema, sender=sender, clock=clock)
     tune_gc()

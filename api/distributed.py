@@ -26,6 +26,7 @@ from api.services import ensure_admin_key
 from api.settings import Settings
 from engine.clock import SystemClock
 from engine.definitions import Definitions
+from engine.offers import OfferBook
 from engine.kafka import EventProducer, TopicNames, ensure_topics
 from engine.providers.pg_outbox import PgOutboxProvider
 from engine.relay import DefinitionRelay, PgPosition, kafka_send
@@ -48,6 +49,7 @@ class DistributedServices:
         self.producer = EventProducer(settings.kafka, self.names)
         self.outbox = PgOutboxProvider(settings.pg, self.schema)
         self.read_model = PgReadModel(settings.pg, self.schema)
+        self.offers = OfferBook.from_postgres(settings.pg, self.schema, base_url=settings.public_url())
         self.clock = SystemClock()
         self._conn: psycopg.Connection | None = None
         # definition events (journeys, templates, keys) relayed to <ns>.definitions
@@ -67,6 +69,7 @@ class DistributedServices:
         self.relay_worker.stop()
         self.producer.close()
         self.read_model.close()
+        self.offers.close()
 
     # -- the routes' interface ----------------------------------------------------
     def append(self, records: list[dict[str, Any]]) -> list[int | None]:

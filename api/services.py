@@ -4,7 +4,8 @@ projector. The HTTP routes only talk to this object.
 
 Files: ``events.db`` (event log + runtime state), ``outbox.db`` (captured messages), ``read.db`` (projection
 tables for analysts), ``definitions.db`` (journeys, templates, API keys via
-eventsourcing), ``admin-key`` (first-start admin key, mode 0600).
+eventsourcing), ``offers.db`` (QR offer tokens, eventsourcing), ``admin-key`` (first-start
+admin key, mode 0600), ``secret-key`` (signs tracking links, mode 0600).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from engine import state
 from engine.clock import SystemClock, VirtualClock
 from engine.definitions import Definitions
 from engine.log import EventLog, connect
+from engine.offers import OfferBook
 from engine.providers import OutboxProvider
 from engine.providers.registry import ProviderRegistry
 from engine.runtime import JourneyRuntime
@@ -61,9 +63,10 @@ class Services:
         self.runtime = JourneyRuntime(self.log, self.definitions, self.clock)
         self.providers = ProviderRegistry(None, self.outbox, settings.public_url())  # SWITCHBACK_*_PROVIDER
         self.tracker = Tracker(signing_key(settings), settings.public_url())
+        self.offers = OfferBook(data / "offers.db", base_url=settings.public_url())
         self.sender = Sender(self.log, self.definitions, self.providers, self.clock, base_url=settings.public_url(),
                              wait_for_commands=self._wait_commands, tracker=self.tracker,
-                             postal_address=settings.postal_address)
+                             postal_address=settings.postal_address, offers=self.offers)
         self.projector = Projector(data / "events.db", data / "read.db")
         self._read = threading.local()
         self.projected = threading.Condition()
@@ -85,6 +88,7 @@ class Services:
         self.sender.stop()
         self.project_worker.stop()
         self.log.stop_checkpointer()
+        self.offers.close()
 
     def _wait_commands(self, timeout: float) -> None:
         with self.runtime.commands_ready:
@@ -147,11 +151,15 @@ class Services:
         runtime = state.position(conn, "runtime")
         commands = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commands").fetchone()[0]
         sender = state.position(conn, "sender")
+        now = self.clock.now()
+        due, waiting = conn.execute("SELECT COALESCE(SUM(send_at <= ?), 0), COUNT(*) FROM scheduled_sends",
+                                    (now,)).fetchone()
         projected = self.projector.position()
         return {
             "log_head": head,
             "runtime": {"position": runtime, "lag": head - runtime, "error": self.runtime.last_error},
-            "sender": {"position": sender, "pending": commands - sender},
+            # pending: commands not yet queued + queued ones that are due; rate_limited: queued for later
+            "sender": {"position": sender, "pending": commands - sender + due, "rate_limited": waiting - due},
             "projector": {"position": projected, "lag": head - projected},
             "due_timers": conn.execute("SELECT COUNT(*) FROM journey_state WHERE wake_at IS NOT NULL AND wake_at <= ?",
                                        (self.clock.now(),)).fetchone()[0],

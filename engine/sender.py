@@ -29,6 +29,7 @@ import orjson
 from engine import log as eventlog
 from engine import state
 from engine.compose import NotSendable, compose
+from engine.offers import issued_event
 from engine.providers.base import OutgoingMessage, Provider, Receipt
 from engine.providers.registry import ProviderConfigError
 from engine.providers.retry import DeliveryFailed, send_with_retry
@@ -37,6 +38,7 @@ from engine.ratelimit_store import ensure_schema, reserve_in
 from engine.worker import Worker
 from journeys.contact import new_contact
 from journeys.events import iso_from_epoch
+from journeys.offers import OfferError
 
 logger = logging.getLogger("switchback.sender")
 POSITION = "sender"
@@ -199,10 +201,13 @@ class Sender:
             return [self._failed(command, base, f"template: {exc}")]
         offer = None
         if command.get("offer") and self.offers is not None:
-            offer = self.offers.issue(command["workspace"], command.get("journey_id") or "offer", command["contact_id"],
-                                      command["message_id"], command["offer"], self.clock.now())
-            events.append(self._event(command, "offer.issued", "offer", {
-                **base, **{k: offer.get(k) for k in ("token", "expires_at", "max_uses", "value", "description")}}))
+            campaign = command.get("broadcast_id") or command.get("journey_id") or "send"
+            try:  # idempotent by message id: a replayed command gets the same token and event
+                offer = self.offers.issue(command["workspace"], campaign, command["contact_id"], command["message_id"],
+                                          command["offer"], self.clock.now())
+            except OfferError as exc:  # a bad offer spec names the field; store outages propagate (retried)
+                return [self._failed(command, base, f"offer: {exc}")]
+            events.append(issued_event(command["workspace"], offer))
         try:
             message = compose(command, contact, template, base_url=self.base_url, tracker=self.tracker,
                               postal_address=self.postal_address, offer=offer)

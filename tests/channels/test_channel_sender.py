@@ -175,7 +175,7 @@ def test_a_send_node_with_a_bad_rate_limit_is_a_validation_problem(rate):
     from journeys.validation import validate_journey
 
     graph = {"id": "j", "name": "j", "nodes": [
-        {"id": "start", "type": "entry", "data": {"event": "x.y"}},
+        {"id": "start", "type": "entry", "data": {"trigger": {"event": "x.y"}}},
         {"id": "send", "type": "send", "data": {"channel": "email", "template": "t",
                                                 "rate_limit": rate if isinstance(rate, dict) else {"per_minute": rate}}},
         {"id": "end", "type": "end", "data": {}}],
