@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.errors import ORJSONResponse
-from api.routes import broadcasts, contacts, events, journeys, offers, system, templates, tracking, webhooks
+from api.routes import (broadcasts, contacts, events, experiments, journeys, offers, segments, system, templates,
+                        tracking, webhooks)
 from api.services import Services
 
 
@@ -42,7 +43,8 @@ def create_app(services: Services, manage: bool = True, extras: list | None = No
                   description="Event-sourced journey orchestration. Every /v1 route needs `Authorization: Bearer <api key>`.")
     app.state.services = services
     errors.install(app)
-    for module in (system, events, contacts, journeys, templates, broadcasts, offers, tracking, webhooks):
+    for module in (system, events, contacts, journeys, templates, broadcasts, offers, tracking, webhooks, segments,
+                   experiments):
         app.include_router(module.router)
     ui = static_dir()
     if (ui / "assets").is_dir():
