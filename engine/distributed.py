@@ -10,7 +10,9 @@
   on every broker).
 - a timer fires due wake-ups of the partitions this worker owns (rows locked with
   ``FOR UPDATE SKIP LOCKED``, so a rebalance never fires one twice at the same time).
-- ``sender`` agent: consumes ``<ns>.commands``; providers are idempotent by message id.
+- ``deliver`` agent: consumes ``<ns>.commands`` and queues each command in PostgreSQL for
+  the time its rate limits allow (``engine.pg_sends``); a timer sends what is due, through
+  the same ``engine.sender.Sender`` as the embedded runtime.
 - undecodable or invalid records go to ``<ns>.deadletter`` with the reason.
 - bookkeeping events (``journey.*``, ``message.queued``) that no published journey
   reacts to are produced to ``<ns>.engine`` instead of ``<ns>.events``: the projector
@@ -37,8 +39,10 @@ from pydantic import ValidationError
 from engine.clock import SystemClock
 from engine.interpreter import resume
 from engine.kafka import TopicNames, dead_letter_record
+from engine.pg_sends import PgSendQueue
 from engine.pg_state import PgState, decode
 from engine.processing import Batch, JourneyProcessor, JourneySource
+from engine.sender import HOLD_RECHECK, is_held
 from engine.state import key_of
 from journeys.events import Event, iso_from_epoch
 
@@ -256,19 +260,42 @@ def build_worker(kafka: str, namespace: str, pg: str, source: JourneySource, sch
         await (await runtime()).fire_timers(owned)
 
     if sender is not None:
+        sends: dict[str, PgSendQueue] = {}
+        opening_queue = asyncio.Lock()
+        now = (clock or SystemClock()).now
+
+        async def queue() -> PgSendQueue:
+            async with opening_queue:
+                if "queue" not in sends:
+                    sends["queue"] = await PgSendQueue.open(pg, schema)
+            return sends["queue"]
+
         @app.agent(output.commands)
         async def deliver(stream):
+            """Book each command into its rate limits and queue it for its time."""
             async for events in stream.take_events(500, within=0.05):
-                rt = await runtime()
-                commands = [orjson.loads(e.value) for e in events]
-                contacts, _ = await rt.state.load(sorted({key_of(c["workspace"], c["contact_id"]) for c in commands}), lock=False)
-                results = []
-                for command in commands:
-                    contact = contacts.get(key_of(command["workspace"], command["contact_id"]))
-                    if contact is None:
-                        from journeys.contact import new_contact
-                        contact = new_contact(command["contact_id"], command["workspace"])
-                    results.extend(await asyncio.to_thread(sender.deliver, command, contact))
-                await output.results(results, [])
+                await (await queue()).enqueue([orjson.loads(e.value) for e in events], sender.limits, now())
+
+        @app.timer(0.2)
+        async def send_due():
+            """Send what is due, ~1 s of work per tick at most (other workers share the rest)."""
+            started = time.monotonic()
+            while time.monotonic() - started < 1.0 and await _send_batch(await queue(), await runtime()):
+                pass
+
+        async def _send_batch(q: PgSendQueue, rt: DistributedRuntime) -> int:
+            due = await q.take_due(now())
+            if not due:
+                return 0
+            paused = await asyncio.to_thread(sender.paused_journeys, [c for c, _ in due])
+            held = [c["message_id"] for c, _ in due if is_held(paused, c)]
+            await q.hold(held, now() + HOLD_RECHECK)
+            items = [(c, attempted) for c, attempted in due if c["message_id"] not in set(held)]
+            keys = sorted({key_of(c["workspace"], c["contact_id"]) for c, _ in items})
+            contacts, _ = await rt.state.load(keys, lock=False)
+            events = await asyncio.to_thread(sender.deliver_queued, items, contacts, paused)
+            await output.results(events, [])  # acks first: then the rows may go
+            await q.done([c["message_id"] for c, _ in items])
+            return len(due)
 
     return app

@@ -106,32 +106,18 @@ class Sender:
                            "LIMIT ?", (now, limit)).fetchall()
         if not due:
             return queued
-        paused = self._paused_journeys([orjson.loads(body) for _, body, _ in due])
-        held = []
+        commands = [orjson.loads(body) for _, body, _ in due]
+        paused = self.paused_journeys(commands)
+        held = {seq for (seq, _, _), command in zip(due, commands) if is_held(paused, command)}
         with self.log.transaction(conn):  # what was handed to a provider before a crash is not sent again
-            for seq, body, _ in due:
-                command = orjson.loads(body)
-                if paused.get((command["workspace"], command.get("journey_id"))) == "held":
-                    held.append(seq)  # a paused journey's queued message waits for the resume
-                    conn.execute("UPDATE scheduled_sends SET send_at = ? WHERE seq = ?", (now + HOLD_RECHECK, seq))
-                else:
-                    conn.execute("UPDATE scheduled_sends SET attempted = 1 WHERE seq = ?", (seq,))
-        due = [row for row in due if row[0] not in set(held)]
-        commands = [(orjson.loads(body), attempted) for _, body, attempted in due]
-        keys = sorted({state.key_of(c["workspace"], c["contact_id"]) for c, _ in commands})
-        contacts = state.load_contacts(conn, keys)
-        events = []
-        for command, attempted in commands:
-            contact = contacts.get(state.key_of(command["workspace"], command["contact_id"]))
-            contact = contact or new_contact(command["contact_id"], command["workspace"])
-            if paused.get((command["workspace"], command.get("journey_id"))) == "cancelled":
-                events.append(self._event(command, "message.suppressed", "suppressed",
-                                          {**_base(command), "reason": "cancelled"}))
-            elif attempted and not self._idempotent(command):
-                events.append(self._failed(command, _base(command), "interrupted: the sender stopped while sending; "
-                                           "not retried, so the contact never gets it twice"))
-            else:
-                events.extend(self.deliver(command, contact))
+            conn.executemany("UPDATE scheduled_sends SET send_at = ? WHERE seq = ?",
+                             [(now + HOLD_RECHECK, seq) for seq in held])  # a paused journey's message waits
+            conn.executemany("UPDATE scheduled_sends SET attempted = 1 WHERE seq = ?",
+                             [(seq,) for seq, _, _ in due if seq not in held])
+        items = [(command, bool(attempted)) for (seq, _, attempted), command in zip(due, commands) if seq not in held]
+        due = [row for row in due if row[0] not in held]
+        keys = sorted({state.key_of(c["workspace"], c["contact_id"]) for c, _ in items})
+        events = self.deliver_queued(items, state.load_contacts(conn, keys), paused)
         with self.log.transaction(conn):
             eventlog.append_many(conn, events)
             conn.executemany("DELETE FROM scheduled_sends WHERE seq = ?", [(seq,) for seq, _, _ in due])
@@ -153,7 +139,25 @@ class Sender:
             state.set_position(conn, POSITION, rows[-1][0])
         return len(rows)
 
-    def _paused_journeys(self, commands: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    def deliver_queued(self, items: list[tuple[dict[str, Any], bool]], contacts: dict[str, dict[str, Any]],
+                       paused: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
+        """The events of due queued sends: ``items`` are (command, attempted before);
+        ``contacts`` by state key; ``paused`` from :meth:`paused_journeys`."""
+        events = []
+        for command, attempted in items:
+            contact = contacts.get(state.key_of(command["workspace"], command["contact_id"]))
+            contact = contact or new_contact(command["contact_id"], command["workspace"])
+            if paused.get((command["workspace"], command.get("journey_id"))) == "cancelled":
+                events.append(self._event(command, "message.suppressed", "suppressed",
+                                          {**_base(command), "reason": "cancelled"}))
+            elif attempted and not self._idempotent(command):
+                events.append(self._failed(command, _base(command), "interrupted: the sender stopped while sending; "
+                                           "not retried, so the contact never gets it twice"))
+            else:
+                events.extend(self.deliver(command, contact))
+        return events
+
+    def paused_journeys(self, commands: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
         """(workspace, journey id) -> "cancelled" (a paused broadcast: cancelled for good) or
         "held" (a paused journey) for the journeys of ``commands`` that are paused."""
         found = {}
@@ -239,6 +243,11 @@ class Sender:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.worker.stop(timeout)
+
+
+def is_held(paused: dict[tuple[str, str], str], command: dict[str, Any]) -> bool:
+    """Whether ``command`` belongs to a paused (not cancelled) journey: it waits in the queue."""
+    return paused.get((command["workspace"], command.get("journey_id"))) == "held"
 
 
 def _base(command: dict[str, Any]) -> dict[str, Any]:
