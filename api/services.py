@@ -112,8 +112,11 @@ class Services:
         return self.wait_projected(last, timeout) if last else True
 
     def notify(self) -> None:
-        """Definitions changed (publish, pause, resume) or the clock moved: wake the runtime."""
+        """Definitions changed (publish, pause, resume) or the clock moved: wake the runtime
+        and the sender (queued sends may have fallen due)."""
         self.log.notify()
+        with self.runtime.commands_ready:
+            self.runtime.commands_ready.notify_all()
 
     def health(self) -> dict[str, Any]:
         error = self.runtime.last_error or self.sender.worker.last_error or self.project_worker.last_error
