@@ -64,6 +64,7 @@ def validate_journey(journey: Journey, templates: Iterable[str] | None = None,
     _check_cycles(journey, nodes, add)
     _check_reachable(journey, nodes, entries, add)
     _check_settings(journey, add)
+    _check_experiments(journey, nodes, add)
     return problems
 
 
@@ -287,3 +288,66 @@ def _check_settings(journey: Journey, add) -> None:
     if settings.exit is not None:
         for p in _rule(None, "settings.exit", settings.exit, None):
             add(p)
+
+
+_AUTO_WINNER_KEYS = ("confidence", "min_per_variant", "event", "window", "applied")
+_EVENT_TYPE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+
+
+def _check_experiments(journey: Journey, nodes: dict[str, Node], add) -> None:
+    """A/B settings of branch nodes (docs/experiments.md): ``variants[i].control`` and
+    ``auto_winner`` {confidence, min_per_variant, event, window; applied: set by Switchback}."""
+    targets = {(e.source, e.sourceHandle or "default"): e.target for e in journey.edges}
+    for node in journey.nodes:
+        if node.type != "branch":
+            continue
+        data, split = node.data, node.data.get("mode") == "split"
+        variants = data.get("variants") if split and isinstance(data.get("variants"), list) else []
+        flags = [i for i, v in enumerate(variants) if isinstance(v, dict) and "control" in v]
+        for i in flags:
+            if not isinstance(variants[i]["control"], bool):
+                add(Problem("SB-013", "control must be true or false", node=node.id,
+                            field=f"data.variants[{i}].control"))
+        if sum(1 for i in flags if variants[i]["control"] is True) > 1:
+            add(Problem("SB-013", "only one variant can be the control", node=node.id, field="data.variants"))
+        if "auto_winner" not in data:
+            continue
+
+        def bad(key: str, message: str, node_id: str = node.id) -> None:
+            add(Problem("SB-013", message, node=node_id, field=f"data.auto_winner{key}"))
+
+        settings = data["auto_winner"]
+        if not split:
+            bad("", "auto_winner applies to split branches only (mode 'split')")
+            continue
+        if not isinstance(settings, dict):
+            bad("", 'auto_winner must be an object, e.g. {"confidence": 0.95, "min_per_variant": 100}')
+            continue
+        for key in settings:
+            if key not in _AUTO_WINNER_KEYS:
+                bad(f".{key}", f"unknown auto_winner setting '{key}'; use {', '.join(_AUTO_WINNER_KEYS[:4])}")
+        confidence = settings.get("confidence", 0.95)
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.8 <= confidence <= 0.999:
+            bad(".confidence", "confidence must be a number from 0.8 to 0.999, e.g. 0.95")
+        minimum = settings.get("min_per_variant", 100)
+        if isinstance(minimum, bool) or not isinstance(minimum, int) or not 10 <= minimum <= 10_000_000:
+            bad(".min_per_variant", "min_per_variant must be a whole number of contacts from 10 to 10000000, e.g. 100")
+        event = settings.get("event")
+        if event is not None and (not isinstance(event, str) or not _EVENT_TYPE.match(event)):
+            bad(".event", "event must be an event type, e.g. 'order.placed'")
+        if settings.get("window") is not None:
+            try:
+                parse_duration(settings["window"])
+            except DurationError as exc:
+                add(Problem("SB-009", f"auto_winner.window {exc}", node=node.id, field="data.auto_winner.window"))
+        applied = settings.get("applied")
+        if applied is not None and (not isinstance(applied, dict) or not isinstance(applied.get("handle"), str)):
+            bad(".applied", "applied is set by Switchback when a winner is applied; remove it to run a new test")
+        if event is None and journey.settings.goal is None:
+            bad("", "auto_winner needs a conversion: set the journey's settings.goal, or auto_winner.event")
+        elif event is None:
+            holdouts = [v["handle"] for v in variants if isinstance(v, dict) and isinstance(v.get("handle"), str)
+                        and getattr(nodes.get(targets.get((node.id, v["handle"]), "")), "type", None) == "end"]
+            if holdouts:
+                bad(".event", f"auto_winner.event is required: contacts on {', '.join(holdouts)} leave the journey at"
+                              " once and can never reach its goal, so measure an event, e.g. 'order.placed'")
