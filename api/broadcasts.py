@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 from ulid import ULID
 
+from api.reading import reading
 from api.errors import ApiError, pydantic_details
 from engine.definitions import DefinitionError
 from engine.state import SEP, key_of
@@ -216,15 +216,6 @@ def _stop(services, workspace: str, jid: str) -> None:
 
 
 # -- read -----------------------------------------------------------------------------------
-@contextmanager
-def _reading(services) -> Iterator[Any]:
-    """The read model; distributed mode hands out a new connection per call, closed here."""
-    conn = services.read_db()
-    try:
-        yield conn
-    finally:
-        if not isinstance(conn, sqlite3.Connection):
-            conn.close()
 
 
 def progress(conn, workspace: str, jid: str, targeted: int) -> dict[str, int]:
@@ -266,7 +257,7 @@ def _journey(definitions, workspace: str, broadcast_id: str) -> dict[str, Any]:
 def get(services, workspace: str, broadcast_id: str) -> dict[str, Any]:
     """The broadcast with its live status and progress."""
     info = _journey(services.definitions, workspace, broadcast_id)
-    with _reading(services) as conn:
+    with reading(services) as conn:
         return _view(info, conn, workspace, services.clock.now())
 
 
@@ -275,7 +266,7 @@ def list_broadcasts(services, workspace: str) -> list[dict[str, Any]]:
     definitions = services.definitions
     now = services.clock.now()
     items = []
-    with _reading(services) as conn:
+    with reading(services) as conn:
         for journey in definitions.list_journeys(workspace):
             if model.broadcast_id_of(journey["id"]) is None:
                 continue

@@ -20,10 +20,8 @@ a new journey version.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from engine.definitions import DefinitionError
 from engine.worker import Worker
@@ -31,6 +29,7 @@ from journeys.durations import seconds
 from journeys.events import iso_from_epoch
 from journeys.experiments import Split, analyze, reweighted, splits
 from projections.experiments import Conversion, split_counts
+from api.reading import reading
 
 logger = logging.getLogger("switchback.experiments")
 
@@ -46,15 +45,6 @@ class ExperimentError(Exception):
         self.code, self.message = code, message
 
 
-@contextmanager
-def _reading(services) -> Iterator[Any]:
-    """The read model; distributed mode hands out a new connection per call, closed here."""
-    conn = services.read_db()
-    try:
-        yield conn
-    finally:
-        if not isinstance(conn, sqlite3.Connection):
-            conn.close()
 
 
 def conversion_of(graph: dict[str, Any], split: Split, event: str | None = None,
@@ -115,7 +105,7 @@ def report(services, workspace: str, journey_id: str, version: int | None = None
     """Every split of every published version (newest first), or of ``version``."""
     versions = _versions(services.definitions, workspace, journey_id, version)
     items = []
-    with _reading(services) as conn:
+    with reading(services) as conn:
         for number, graph in versions:
             for split in splits(graph):
                 items.append(_experiment(conn, workspace, journey_id, number, graph, split, event, window))
@@ -193,7 +183,7 @@ def apply_winners(services, workspace: str, journey_id: str, node_id: str | None
         if node_id is not None and not chosen:
             raise ExperimentError("not_found", f"version {number} of journey '{journey_id}' has no split node '{node_id}'")
         graph, applied, items = previous, [], []
-        with _reading(services) as conn:
+        with reading(services) as conn:
             for split in chosen:
                 if configured_only and split.auto_winner is None:
                     continue
