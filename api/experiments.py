@@ -23,13 +23,13 @@ import logging
 import threading
 from typing import Any
 
+from api.reading import reading
 from engine.definitions import DefinitionError
 from engine.worker import Worker
 from journeys.durations import seconds
 from journeys.events import iso_from_epoch
 from journeys.experiments import Split, analyze, reweighted, splits
 from projections.experiments import Conversion, split_counts
-from api.reading import reading
 
 logger = logging.getLogger("switchback.experiments")
 
