@@ -4,6 +4,11 @@
 changes) in batches, committing the rows and the log position together; ``rebuild``
 replays the whole log and ``checksum`` compares two builds. ``schema`` holds the DDL,
 ``queries`` the read helpers the API uses. Depends on ``journeys`` and ``engine`` only.
+
+Analytics tables: ``commerce`` (orders, attributions, offers), ``membership`` (segment
+membership history), ``rollups`` (daily message stats and revenue). ``rebuild_sqlite``
+and ``pg_rebuild`` rebuild a read model into fresh tables and swap them in (``switchback
+rebuild``/``checksum``); ``analyst_role`` creates the read-only PostgreSQL role.
 """
 
 from projections.projector import Projector, checksum, connect, rebuild

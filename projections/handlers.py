@@ -11,10 +11,16 @@ and custom track events create it on first sight. Engine and provider events
 was erased does not come back because its journey exit or a late open arrived.
 
 Erasure (``contact.deleted``): the contact's ``contacts`` and ``contact_tags`` rows
-are deleted and the ``data`` of every ``events`` row of that contact projected so far
-(the deletion included) becomes ``'{}'``. Counts stay: ``messages``,
-``journey_instances`` and ``journey_node_stats`` keep their rows, which hold ids,
-statuses and timestamps but no personal data. The event log itself is not touched here.
+are deleted and the ``data`` of every ``events`` and ``orders`` row of that contact
+projected so far (the deletion included) becomes ``'{}'``. Counts stay: ``messages``,
+``journey_instances``, ``journey_node_stats``, ``orders`` (id, amount, currency, time),
+``attributions``, ``offers``, ``offer_redemptions``, ``segment_membership`` and the daily
+rollups keep their rows, which hold ids, statuses, amounts and timestamps but no personal
+data. The event log itself is not touched here.
+
+Analytics tables: ``projections.commerce`` (orders, attributions, offers),
+``projections.membership`` (segment membership history) and ``projections.rollups``
+(daily message stats and revenue) add their handlers to ``HANDLERS`` below.
 
 Message funnel: one ``messages`` row per ``message_id``. Each status keeps its first
 timestamp; ``status`` is the furthest one reached in ``FUNNEL`` order, whatever order
@@ -308,6 +314,21 @@ def _journey_scoped(handler: Handler) -> Handler:
     return run
 
 
+def _both(first: Handler, second: Handler) -> Handler:
+    def run(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
+        first(conn, event)
+        second(conn, event)
+    run.__name__ = run.__qualname__ = first.__name__
+    run.__doc__ = first.__doc__
+    return run
+
+
+# The analytics tables (orders, attributions, offers, segment membership, rollups) live in
+# their own modules; imported here, after the helpers they share with this one.
+from projections import commerce, membership, rollups  # noqa: E402
+
+_tracked_message = rollups.with_message_stats(message_status, after=commerce.message_identified)
+
 HANDLERS: dict[str, Handler] = {
     "contact.created": _contact_scoped(contact_changed),
     "contact.updated": _contact_scoped(contact_changed),
@@ -315,11 +336,15 @@ HANDLERS: dict[str, Handler] = {
     "contact.untagged": _contact_scoped(contact_tagged),
     "contact.subscribed": _contact_scoped(contact_subscription),
     "contact.unsubscribed": _contact_scoped(contact_subscription),
-    "contact.deleted": _contact_scoped(contact_deleted),
-    "order.placed": _contact_scoped(order_placed),
-    **{f"message.{status}": message_status for status in FUNNEL},
+    "contact.deleted": _contact_scoped(_both(contact_deleted, commerce.contact_erased)),
+    "order.placed": _contact_scoped(_both(order_placed, commerce.order_placed)),
+    **{f"message.{status}": _tracked_message for status in FUNNEL},
     "journey.entered": _journey_scoped(journey_entered),
     "journey.node_entered": _journey_scoped(journey_node_entered),
     "journey.exited": _journey_scoped(journey_exited),
     "journey.goal_reached": _journey_scoped(journey_goal_reached),
+    "segment.entered": _contact_scoped(membership.segment_entered),
+    "segment.exited": _contact_scoped(membership.segment_exited),
+    "offer.issued": commerce.offer_issued,
+    "offer.redeemed": commerce.offer_redeemed,
 }

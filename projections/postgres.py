@@ -209,10 +209,13 @@ class PgReadModel:
         with raw.transaction():  # one creator at a time: CREATE OR REPLACE FUNCTION does not race well
             raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"switchback.read_model.{self.schema}",))
             # The DDL runs in this one transaction with the offsets table last: if that table
-            # exists, everything does. Skipping then matters: CREATE INDEX IF NOT EXISTS still
-            # locks its table, and against another process already applying rows that can deadlock.
-            done = raw.execute("SELECT to_regclass(%s)", (f'"{self.schema}".projection_offsets',)).fetchone()[0]
-            if done is None:
+            # and every read-model table exist, everything does. Skipping then matters: CREATE
+            # INDEX IF NOT EXISTS still locks its table, and against another process already
+            # applying rows that can deadlock. (Tables added by a newer version are created.)
+            present = raw.execute("SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = %s"
+                                  " AND tablename = ANY(%s)",
+                                  (self.schema, [*schema.TABLES, "projection_offsets"])).fetchone()[0]
+            if present < len(schema.TABLES) + 1:
                 for statement in (*pg_dialect.PRELUDE, *pg_dialect.ddl(), pg_dialect.OFFSETS_DDL):
                     raw.execute(statement)
 

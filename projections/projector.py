@@ -12,6 +12,7 @@ tables so a rebuilt read model can be compared with the incrementally built one.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from engine import log as event_log
 from projections import handlers, schema
 
 NAME = "read_model"
+logger = logging.getLogger("switchback.projector")
 
 
 def connect(read_path: str | Path) -> sqlite3.Connection:
@@ -42,7 +44,10 @@ class Projector:
         self.log = event_log.connect(log_path)
         self.log.executescript(event_log.SCHEMA)
         self.conn = connect(read_path)
-        schema.create(self.conn)
+        before = schema.create(self.conn)
+        if 0 < before < schema.VERSION and self.position() > 0:
+            logger.warning("the read model at %s was built by an older version: tables added since are empty"
+                           " until `switchback rebuild` fills them from the log", read_path)
 
     def position(self) -> int:
         """The last log position whose rows are committed in the read model."""
