@@ -6,6 +6,11 @@
     switchback import contacts.csv                              import contacts (progress bar)
     switchback validate FILE.json                               check a journey graph
     switchback simulate JOURNEY.json EVENTS.jsonl               dry run with a virtual clock
+    switchback rebuild [--projection NAME] [--check]            rebuild the analytics tables from the log
+    switchback checksum [--against FILE]                        compare the tables with a fresh build
+    switchback analyst-role create [--name] [--password-env]    a read-only PostgreSQL role for analysts
+    switchback users create --email E --role R [--password-env V] a person who signs in to the web app
+    switchback users list | disable --email E | enable --email E
 """
 
 from __future__ import annotations
@@ -88,7 +93,11 @@ def up(host: str = typer.Option("127.0.0.1", help="interface to bind"),
         published = load_library(services, settings.workspace)
         console.print(f"demo: published {', '.join(published) or 'nothing new'}; sample events are flowing")
         feed = DemoFeed(services, settings.workspace)
-    application = create_app(services, extras=[feed] if feed else None)
+    from api.experiments import AutoWinnerChecker
+    from api.segments import SegmentSweeper
+
+    scheduled = [AutoWinnerChecker(services), SegmentSweeper(services)]  # periodic jobs: auto-winner, segment sweep
+    application = create_app(services, extras=[*([feed] if feed else []), *scheduled])
     from engine.runtime import tune_gc
 
     tune_gc()
@@ -150,7 +159,13 @@ def project(kafka: str = typer.Option(..., envvar="SWITCHBACK_KAFKA", help="Kafk
 
     from projections.stream import build_projector
 
+    from projections.commerce import attribution_window
+
     start_logging()
+    try:
+        attribution_window()
+    except ValueError as exc:
+        fail(str(exc))
     require_kafka(kafka)
     faust.Worker(build_projector(kafka, namespace, pg, schema), loglevel="info").execute_from_commandline()
 
@@ -185,7 +200,12 @@ def api_server(host: str = typer.Option("127.0.0.1", envvar="SWITCHBACK_HOST"),
     if secret:
         console.print(f"[bold green]Admin API key[/] (shown once, also in {data_dir / 'admin-key'}): {secret}")
     console.print(f"Switchback API (distributed, namespace {namespace}) on http://{host}:{port}")
-    uvicorn.run(create_app(services), host=host, port=port, log_level="warning")
+    from api.experiments import AutoWinnerChecker
+    from api.segments import SegmentSweeper
+
+    # periodic jobs (auto-winner, time-based segment sweep) run in ONE API process: SWITCHBACK_SCHEDULER=1
+    extras = [AutoWinnerChecker(services), SegmentSweeper(services)] if os.environ.get("SWITCHBACK_SCHEDULER") == "1" else None
+    uvicorn.run(create_app(services, extras=extras), host=host, port=port, log_level="warning")
 
 
 @keys_app.command("create")
@@ -287,6 +307,135 @@ def simulate(journey_file: Path = typer.Argument(..., exists=True, dir_okay=Fals
                                        for cid, c in result.contacts.items()}, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     cli_client.print_simulation(console, result)
+
+
+# -- users: people who sign in to the web app (docs/users.md) ---------------------------------
+users_app = typer.Typer(help="Manage the people who sign in to the web app.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+USERS_MODE = typer.Option("embedded", "--mode", envvar="SWITCHBACK_MODE",
+                          help="embedded (<data-dir>/users.db) | distributed (PostgreSQL at SWITCHBACK_PG)")
+USERS_PG = typer.Option(None, "--pg", envvar="SWITCHBACK_PG", help="PostgreSQL DSN (distributed)")
+USERS_SCHEMA = typer.Option("switchback", "--schema", envvar="SWITCHBACK_PG_SCHEMA", help="PostgreSQL schema")
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _user_directory(mode: str, data_dir: Path, pg: Optional[str], schema: str):
+    """The user directory of the deployment: the data directory's, or PostgreSQL's."""
+    from api.users import UserDirectory
+
+    if mode == "distributed":
+        if not pg:
+            fail("distributed mode keeps users in PostgreSQL: set SWITCHBACK_PG (or --pg)", 2)
+        import psycopg
+
+        from engine.pgconfig import describe
+
+        try:
+            return UserDirectory.from_postgres(pg, schema)
+        except ValueError as exc:  # a bad DSN or schema name
+            fail(str(exc), 2)
+        except psycopg.Error as exc:
+            fail(f"PostgreSQL at {describe(pg)} cannot be used ({' '.join(str(exc).split())}); "
+                 "start it or fix SWITCHBACK_PG")
+    if mode != "embedded":
+        fail(f"unknown mode {mode!r}; use embedded or distributed", 2)
+    return UserDirectory(data_dir / "users.db")
+
+
+def _user_change(email: str, mode: str, data_dir: Path, pg: Optional[str], schema: str, **change) -> dict:
+    from api.users import UserError
+
+    directory = _user_directory(mode, data_dir, pg, schema)
+    try:
+        return directory.update(email, **change)
+    except UserError as exc:
+        fail(exc.message, 2 if exc.code == "invalid" else 1)
+    finally:
+        directory.close()
+
+
+@users_app.command("create")
+def users_create(email: str = typer.Option(..., "--email", help="the address the person signs in with"),
+                 role: str = typer.Option(..., "--role", help="admin | marketer | analyst | redeemer"),
+                 workspace: str = typer.Option("default", "--workspace"),
+                 password_env: Optional[str] = typer.Option(None, "--password-env", help="the environment variable "
+                                                            "holding the password (else you are asked for it)"),
+                 mode: str = USERS_MODE, data_dir: Path = DATA_DIR, pg: Optional[str] = USERS_PG,
+                 schema: str = USERS_SCHEMA):
+    """Create a user (works while the server runs). The password is never shown or logged."""
+    from api.users import UserError, check_password, check_role, check_workspace, normalize_email
+
+    try:  # refuse bad input before asking for a password
+        address, _, _ = normalize_email(email), check_role(role), check_workspace(workspace)
+    except UserError as exc:
+        fail(exc.message, 2)
+    if password_env:
+        password = os.environ.get(password_env)
+        if not password:
+            fail(f"the environment variable {password_env} (--password-env) is not set or empty", 2)
+    elif _stdin_is_terminal():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        fail("no password: pass --password-env VARIABLE (the name of an environment variable holding it), "
+             "or run in a terminal to be asked for it", 2)
+    try:
+        check_password(password, address)
+    except UserError as exc:
+        fail(exc.message, 2)
+    directory = _user_directory(mode, data_dir, pg, schema)
+    try:
+        user = directory.create(address, password, role, workspace)
+    except UserError as exc:
+        fail(exc.message, 2 if exc.code == "invalid" else 1)
+    finally:
+        directory.close()
+    console.print(f"created {user['role']} {escape(user['email'])} in workspace '{user['workspace']}'")
+
+
+@users_app.command("list")
+def users_list(workspace: Optional[str] = typer.Option(None, "--workspace", help="only this workspace"),
+               mode: str = USERS_MODE, data_dir: Path = DATA_DIR, pg: Optional[str] = USERS_PG,
+               schema: str = USERS_SCHEMA):
+    """List users: email, role, workspace, whether disabled."""
+    from rich.table import Table
+
+    directory = _user_directory(mode, data_dir, pg, schema)
+    try:
+        users = directory.list(workspace)
+    finally:
+        directory.close()
+    if not users:
+        console.print("no users" + (f" in workspace '{workspace}'" if workspace else "")
+                      + "; create one with 'switchback users create'")
+        return
+    table = Table("email", "role", "workspace", "status", "created")
+    for user in users:
+        table.add_row(escape(user["email"]), user["role"], user["workspace"],
+                      "disabled" if user["disabled"] else "active", user["created_at"][:19].replace("T", " "))
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(email: str = typer.Option(..., "--email"), mode: str = USERS_MODE, data_dir: Path = DATA_DIR,
+                  pg: Optional[str] = USERS_PG, schema: str = USERS_SCHEMA):
+    """Disable a user: they are signed out at once and cannot sign in."""
+    user = _user_change(email, mode, data_dir, pg, schema, disabled=True)
+    console.print(f"disabled {escape(user['email'])}; their sessions have ended")
+
+
+@users_app.command("enable")
+def users_enable(email: str = typer.Option(..., "--email"), mode: str = USERS_MODE, data_dir: Path = DATA_DIR,
+                 pg: Optional[str] = USERS_PG, schema: str = USERS_SCHEMA):
+    """Enable a disabled user again."""
+    user = _user_change(email, mode, data_dir, pg, schema, disabled=False)
+    console.print(f"enabled {escape(user['email'])}")
+
+
+# The analytics commands (rebuild, checksum, analyst-role) live in api/cli_analytics.py.
+from api import cli_analytics  # noqa: E402,F401  (registers its commands on ``app``)
 
 
 def main() -> None:

@@ -70,6 +70,9 @@ class DistributedServices:
         self.producer.close()
         self.read_model.close()
         self.offers.close()
+        users = getattr(self, "users", None)  # created on first use by api.users.user_directory
+        if users is not None:
+            users.close()
 
     # -- the routes' interface ----------------------------------------------------
     def append(self, records: list[dict[str, Any]]) -> list[int | None]:

@@ -4,7 +4,8 @@ projector. The HTTP routes only talk to this object.
 
 Files: ``events.db`` (event log + runtime state), ``outbox.db`` (captured messages), ``read.db`` (projection
 tables for analysts), ``definitions.db`` (journeys, templates, API keys via
-eventsourcing), ``offers.db`` (QR offer tokens, eventsourcing), ``admin-key`` (first-start
+eventsourcing), ``offers.db`` (QR offer tokens, eventsourcing), ``users.db`` (people who sign in,
+eventsourcing), ``admin-key`` (first-start
 admin key, mode 0600), ``secret-key`` (signs tracking links, mode 0600).
 """
 
@@ -31,6 +32,7 @@ from engine.sender import Sender
 from engine.tracking import Tracker
 from engine.worker import Worker
 from projections import Projector
+from projections.commerce import attribution_window
 
 logger = logging.getLogger("switchback")
 
@@ -61,6 +63,7 @@ class Services:
         self.definitions = Definitions(data / "definitions.db")
         self.outbox = OutboxProvider(data / "outbox.db")
         self.runtime = JourneyRuntime(self.log, self.definitions, self.clock)
+        attribution_window()  # a bad SWITCHBACK_ATTRIBUTION_WINDOW stops the start, naming the variable
         self.providers = ProviderRegistry(None, self.outbox, settings.public_url())  # SWITCHBACK_*_PROVIDER
         self.tracker = Tracker(signing_key(settings), settings.public_url())
         self.offers = OfferBook(data / "offers.db", base_url=settings.public_url())
@@ -89,6 +92,9 @@ class Services:
         self.project_worker.stop()
         self.log.stop_checkpointer()
         self.offers.close()
+        users = getattr(self, "users", None)  # created on first use by api.users.user_directory
+        if users is not None:
+            users.close()
 
     def _wait_commands(self, timeout: float) -> None:
         with self.runtime.commands_ready:

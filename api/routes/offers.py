@@ -83,9 +83,9 @@ def redeem(request: Request, body: RedeemIn, who: Caller = Depends(allow("redeem
     if parse_token(token) is None:
         raise _unknown()
     book = offer_book(services)
+    by = body.by or (f"user:{who.user}" if who.user else f"key:{who.key_id}")  # a signed-in person or a till's key
     try:
-        result = book.redeem(who.workspace, token, services.clock.now(), by=body.by or f"key:{who.key_id}",
-                             request_id=body.request_id)
+        result = book.redeem(who.workspace, token, services.clock.now(), by=by, request_id=body.request_id)
     except OfferBusy as exc:
         raise ApiError(503, "busy", str(exc)) from None
     if not result["ok"]:

@@ -113,3 +113,6 @@ def test_dockerfile_installs_the_package_with_the_switchback_entrypoint():
     assert re.search(r'^ENTRYPOINT \["switchback"\]', dockerfile, re.M)
     for package in ("journeys", "engine", "projections", "api"):
         assert f"COPY {package} " in dockerfile
+    # the UI is built in a Node stage and only its output reaches the Python image
+    assert re.search(r"^FROM node:20\S* AS ui$", dockerfile, re.M) and "RUN npm ci" in dockerfile
+    assert "COPY --from=ui /src/api/static/ui ./api/static/ui" in dockerfile
