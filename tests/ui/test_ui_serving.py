@@ -39,7 +39,9 @@ def built_client(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("path", ["/", "/journeys", "/journeys/abandoned-cart", "/journeys/x/versions/2",
-                                  "/contacts/ann.smith@example.com", "/contacts/import", "/sign-in", "/v1x", "/docsy"])
+                                  "/contacts/ann.smith@example.com", "/contacts/import", "/sign-in", "/v1x", "/docsy",
+                                  "/templates/promo", "/broadcasts/new", "/segments/lapsed/members", "/offers",
+                                  "/analytics", "/outbox"])
 def test_ui_pages_get_the_app(built_client, path):
     response = built_client.get(path)
     assert response.status_code == 200

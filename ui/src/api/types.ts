@@ -147,3 +147,180 @@ export interface ImportRowError {
 export interface Items<T> {
   items: T[];
 }
+
+export type Channel = 'email' | 'sms' | 'whatsapp';
+
+export interface TemplateBody {
+  id?: string;
+  name?: string;
+  channel: Channel;
+  subject?: string;
+  html?: string;
+  text?: string;
+}
+
+export interface Rendered {
+  subject?: string;
+  html?: string;
+  text?: string;
+  [key: string]: unknown;
+}
+
+export interface BroadcastProgress {
+  targeted: number;
+  entered: number;
+  finished: number;
+  queued: number;
+  pending: number;
+  sent: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  bounced: number;
+  complained: number;
+  failed: number;
+  suppressed: number;
+}
+
+export interface OfferSpec {
+  kind: 'qr';
+  expires_in?: string;
+  max_uses?: number;
+  value?: string;
+  description?: string;
+}
+
+export interface Broadcast {
+  id: string;
+  journey_id: string;
+  name: string;
+  channel: Channel;
+  template: string;
+  audience: Record<string, unknown>;
+  schedule: string;
+  send_at: string | null;
+  rate_limit_per_minute: number;
+  offer: OfferSpec | null;
+  targeted: number;
+  status: string;
+  created_at: string;
+  progress?: BroadcastProgress;
+}
+
+export interface AudienceCount {
+  count: number;
+  reachable?: number;
+}
+
+export interface Segment {
+  id: string;
+  name?: string;
+  kind: 'dynamic' | 'static';
+  rule?: unknown;
+  members?: number;
+  description?: string;
+  [key: string]: unknown;
+}
+
+export interface SegmentPreview {
+  count: number;
+  sample: (Contact | { contact_id: string; [key: string]: unknown })[];
+  [key: string]: unknown;
+}
+
+export interface Redemption {
+  use: number;
+  redeemed_at: string;
+  by: string;
+}
+
+export interface Offer {
+  token: string;
+  campaign: string;
+  value?: string | null;
+  description?: string | null;
+  status: 'active' | 'used_up' | 'expired';
+  uses: number;
+  max_uses: number;
+  uses_left: number;
+  issued_at?: string;
+  expires_at?: string | null;
+  contact_id?: string;
+  message_id?: string;
+  redemptions?: Redemption[];
+}
+
+export interface Redeemed {
+  redeemed: true;
+  use: number;
+  redeemed_at: string;
+  replayed: boolean;
+  offer: Offer;
+}
+
+export interface OfferStats {
+  workspace: string;
+  campaign: string | null;
+  issued: number;
+  redeemed: number;
+  uses: number;
+  redemption_rate: number;
+  median_time_to_redeem: string | null;
+  campaigns?: (Omit<OfferStats, 'campaigns' | 'workspace'> & { campaign: string })[];
+}
+
+export interface OutboxMessage {
+  message_id: string;
+  workspace: string;
+  contact_id: string;
+  channel: string;
+  to_address: string;
+  subject: string | null;
+  html: string | null;
+  text: string | null;
+  journey_id: string | null;
+  node_id: string | null;
+  headers: Record<string, string>;
+  created_at: number;
+}
+
+export const MESSAGE_STATUSES = ['queued', 'sent', 'delivered', 'opened', 'clicked', 'bounced', 'complained', 'failed', 'suppressed'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export type DailyCounts = Record<MessageStatus, number> & { orders: number; revenue: Record<string, number> };
+
+export interface Daily {
+  journey_id: string | null;
+  broadcast_id: string | null;
+  days: (DailyCounts & { day: string })[];
+  totals: DailyCounts;
+}
+
+export interface Variant {
+  handle: string;
+  control: boolean;
+  entered: number;
+  converted: number | null;
+  rate: number | null;
+  probability_best: number | null;
+  difference: number | null;
+  lift: number | null;
+  p_value: number | null;
+  ci: [number, number] | null;
+}
+
+export interface Experiment {
+  version: number;
+  node_id: string;
+  weights: Record<string, number>;
+  variants: Variant[];
+  verdict: string;
+  outcome: string;
+  winner: string | null;
+  warnings: string[];
+}
+
+export interface Experiments {
+  journey_id: string;
+  experiments: Experiment[];
+}

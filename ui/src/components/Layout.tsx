@@ -1,25 +1,50 @@
-/** The frame of every signed-in page: navigation, who is signed in, sign out. */
+/** The frame of every signed-in page: navigation (by role), who is signed in, sign out. */
 
-import { Link, NavLink, Outlet, useNavigate } from 'react-router';
+import { Link, Navigate, NavLink, Outlet, useNavigate } from 'react-router';
 
 import { useSignOut, useUser } from '../api/session';
+import type { Role } from '../api/types';
+
+const READERS: Role[] = ['admin', 'marketer', 'analyst'];
+
+/** The main navigation: readers see every screen; a redeemer only Offers. */
+export const NAV: { to: string; label: string; roles: Role[] }[] = [
+  { to: '/journeys', label: 'Journeys', roles: READERS },
+  { to: '/broadcasts', label: 'Broadcasts', roles: READERS },
+  { to: '/templates', label: 'Templates', roles: READERS },
+  { to: '/segments', label: 'Segments', roles: READERS },
+  { to: '/contacts', label: 'Contacts', roles: READERS },
+  { to: '/offers', label: 'Offers', roles: ['admin', 'marketer', 'analyst', 'redeemer'] },
+  { to: '/analytics', label: 'Analytics', roles: READERS },
+  { to: '/outbox', label: 'Outbox', roles: READERS },
+];
+
+export function navFor(role: Role): typeof NAV {
+  return NAV.filter((item) => item.roles.includes(role));
+}
+
+/** `/`: the first screen the role may see. */
+export function Home() {
+  const user = useUser();
+  return <Navigate to={navFor(user.role)[0]?.to ?? '/journeys'} replace />;
+}
 
 export function Layout() {
   const user = useUser();
   const signOut = useSignOut();
   const navigate = useNavigate();
+  const items = navFor(user.role);
   return (
     <div className="app">
       <a className="skip-link" href="#main">
         Skip to content
       </a>
       <header className="topbar">
-        <Link to="/journeys" className="brand">
+        <Link to={items[0]?.to ?? '/journeys'} className="brand">
           Switchback
         </Link>
         <nav aria-label="Main">
-          <NavLink to="/journeys">Journeys</NavLink>
-          <NavLink to="/contacts">Contacts</NavLink>
+          {items.map((item) => <NavLink key={item.to} to={item.to}>{item.label}</NavLink>)}
         </nav>
         <div className="who">
           <span title={`workspace ${user.workspace}`}>

@@ -9,7 +9,7 @@ import { Loading } from '../components/States';
 
 /** Only a path inside this app (never another site) is a place to go back to. */
 function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/journeys';
+  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/';
 }
 
 export function SignInPage() {
