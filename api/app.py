@@ -18,8 +18,8 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from api import errors
 from api.errors import ORJSONResponse
-from api.routes import (broadcasts, contacts, events, experiments, journeys, library, offers, segments, system,
-                        templates, tracking, ui_support, users, webhooks)
+from api.routes import (broadcasts, contacts, events, experiments, journeys, library, offers, segments, simulate,
+                        system, template_tools, templates, tracking, ui_support, users, webhooks)
 from api.services import Services
 
 
@@ -75,7 +75,7 @@ def create_app(services: Services, manage: bool = True, extras: list | None = No
     app.state.services = services
     errors.install(app)
     for module in (system, events, contacts, journeys, templates, broadcasts, offers, tracking, webhooks, segments,
-                   experiments, library, users, ui_support):
+                   experiments, library, users, ui_support, simulate, template_tools):
         app.include_router(module.router)
     serve_ui(app)
     return app

@@ -23,10 +23,12 @@ import psycopg
 from psycopg import sql
 
 from api.services import ensure_admin_key
+from api.signing_key import signing_key
 from api.settings import Settings
 from engine.clock import SystemClock
 from engine.definitions import Definitions
 from engine.offers import OfferBook
+from engine.tracking import Tracker
 from engine.kafka import EventProducer, TopicNames, ensure_topics
 from engine.providers.pg_outbox import PgOutboxProvider
 from engine.relay import DefinitionRelay, PgPosition, kafka_send
@@ -50,6 +52,7 @@ class DistributedServices:
         self.outbox = PgOutboxProvider(settings.pg, self.schema)
         self.read_model = PgReadModel(settings.pg, self.schema)
         self.offers = OfferBook.from_postgres(settings.pg, self.schema, base_url=settings.public_url())
+        self.tracker = Tracker(signing_key(settings), settings.public_url())  # the workers sign with the same secret
         self.clock = SystemClock()
         self._conn: psycopg.Connection | None = None
         # definition events (journeys, templates, keys) relayed to <ns>.definitions

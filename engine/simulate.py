@@ -50,7 +50,8 @@ _PLACEHOLDER_TIME = "2000-01-01T00:00:00Z"
 class SimulatedContact:
     """What happened to one contact: the nodes it entered, the messages it was sent,
     the messages held back (``suppressed``, with the reason), its exits and its final
-    instance (``state`` is None when it never entered the journey)."""
+    instance (``state`` is None when it never entered the journey); ``steps`` are the
+    entered nodes again, each with its virtual time."""
 
     contact_id: str
     path: list[str] = field(default_factory=list)
@@ -58,6 +59,7 @@ class SimulatedContact:
     exits: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] | None = None
     suppressed: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)  # {"node_id", "at"} for each entry in ``path``
 
 
 @dataclass
@@ -277,6 +279,7 @@ class _Simulator:
             kind, data = effect.type, effect.data
             if kind == "journey.node_entered":
                 result.path.append(data["node_id"])
+                result.steps.append({"node_id": data["node_id"], "at": stamp})
             elif kind == "journey.exited":
                 result.exits.append({"reason": data["reason"], "node_id": data.get("node_id"), "at": stamp})
             elif kind == "message.suppressed":

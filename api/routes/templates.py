@@ -1,4 +1,5 @@
-"""Message templates: CRUD and preview (strict: a missing merge tag is an error)."""
+"""Message templates: CRUD and preview (strict: a missing merge tag is an error), also of
+unsaved edits (``POST /v1/templates/preview``, for the editor's live preview)."""
 
 from __future__ import annotations
 
@@ -65,19 +66,41 @@ async def delete_template(request: Request, template_id: str, who: Caller = Depe
     await call(request.app.state.services.definitions.delete_template, who.workspace, template_id)
 
 
+class UnsavedPreviewIn(PreviewIn):
+    template: TemplateIn = Field(description="the template as edited, not saved yet")
+
+
+async def preview_context(services, workspace: str, body: PreviewIn) -> dict[str, Any]:
+    """The merge data of a preview: a real contact's state (404 when unknown) or sample attributes."""
+    if body.contact_id:
+        contact = await run_in_threadpool(services.contact_state, workspace, body.contact_id)
+        if contact is None:
+            raise ApiError(404, "not_found", f"no contact '{body.contact_id}'")
+    else:
+        contact = apply_event(new_contact("preview", workspace),
+                              {"type": "contact.updated", "data": body.sample or {}, "occurred_at": 0})
+    extra = {"unsubscribe_url": f"{services.settings.public_url()}/u/preview", **body.context}
+    return template_context(contact, extra)
+
+
+async def render_strict(template: dict[str, Any], context: dict[str, Any], loc_prefix: str = "") -> dict[str, Any]:
+    """Render like a send would, but strictly: a missing merge tag is a 422 naming the field."""
+    try:
+        return await run_in_threadpool(render, template, context, True)
+    except TemplateError as exc:
+        loc = f"{loc_prefix}{getattr(exc, 'field', None) or 'template'}"
+        raise ApiError(422, "template_error", str(exc), [{"loc": loc, "message": str(exc)}]) from None
+
+
+@router.post("/v1/templates/preview", summary="Render an unsaved template with a real contact or sample data (strict)")
+async def preview_unsaved(request: Request, body: UnsavedPreviewIn, who: Caller = Depends(allow(*READERS))):
+    template = body.template.model_dump(exclude_none=True)
+    return await render_strict(template, await preview_context(request.app.state.services, who.workspace, body),
+                               "template.")
+
+
 @router.post("/v1/templates/{template_id}/preview", summary="Render with a real contact or sample data (strict)")
 async def preview(request: Request, template_id: str, body: PreviewIn, who: Caller = Depends(allow(*READERS))):
     services = request.app.state.services
     template = await call(services.definitions.get_template, who.workspace, template_id)
-    if body.contact_id:
-        contact = await run_in_threadpool(services.contact_state, who.workspace, body.contact_id)
-        if contact is None:
-            raise ApiError(404, "not_found", f"no contact '{body.contact_id}'")
-    else:
-        contact = apply_event(new_contact("preview", who.workspace),
-                              {"type": "contact.updated", "data": body.sample or {}, "occurred_at": 0})
-    extra = {"unsubscribe_url": f"{services.settings.public_url()}/u/preview", **body.context}
-    try:
-        return await run_in_threadpool(render, template, template_context(contact, extra), True)
-    except TemplateError as exc:
-        raise ApiError(422, "template_error", str(exc), [{"loc": getattr(exc, "field", "template"), "message": str(exc)}]) from None
+    return await render_strict(template, await preview_context(services, who.workspace, body))

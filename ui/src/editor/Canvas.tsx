@@ -1,7 +1,9 @@
 /**
  * The canvas: React Flow over the editor store. Nodes are dropped here from the palette
  * (HTML5 drag and drop, placed with `screenToFlowPosition`), handles are connected by
- * dragging, edges with problems are drawn red with their message.
+ * dragging, edges with problems are drawn red with their message. While a simulation is
+ * shown, the steps and edges it went through get the class `sim-visited` (the rest
+ * `sim-dimmed`).
  */
 
 import {
@@ -20,6 +22,7 @@ import type { FlowEdge, FlowNode } from '../graph/convert';
 import { isNodeType } from '../graph/types';
 import { useEditor, useEditorStore } from './context';
 import { nodeTypes } from './JourneyNode';
+import { withHighlight, type Highlight } from './simulation';
 import { canConnect } from './store';
 
 export const DRAG_MIME = 'application/x-switchback-node';
@@ -31,7 +34,7 @@ function onFlowError(code: string, message: string) {
   if (!SHOWN_AS_PROBLEMS.has(code)) console.warn(`React Flow ${code}: ${message}`);
 }
 
-export function Canvas() {
+export function Canvas({ highlight = null }: { highlight?: Highlight | null }) {
   const store = useEditorStore();
   const nodes = useEditor((s) => s.nodes);
   const edges = useEditor((s) => s.edges);
@@ -59,6 +62,9 @@ export function Canvas() {
     });
   }, [edges, problems]);
 
+  const litNodes = useMemo(() => withHighlight(nodes, highlight?.nodes ?? null), [nodes, highlight]);
+  const litEdges = useMemo(() => withHighlight(shownEdges, highlight?.edges ?? null), [shownEdges, highlight]);
+
   const onConnect = useCallback((c: Connection) => store.getState().connect(c), [store]);
   const isValidConnection: IsValidConnection<Edge> = useCallback(
     (c) => canConnect(store.getState().nodes, c.source, c.target), [store]);
@@ -81,8 +87,8 @@ export function Canvas() {
   return (
     <div className="canvas" onDragOver={onDragOver} onDrop={onDrop} data-testid="canvas">
       <ReactFlow<FlowNode, FlowEdge>
-        nodes={nodes}
-        edges={shownEdges}
+        nodes={litNodes}
+        edges={litEdges}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}

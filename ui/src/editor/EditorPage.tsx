@@ -1,12 +1,13 @@
 /**
  * The journey editor page: the draft (or one published version, read-only), its
  * palette, canvas, side panel and problems; save, validate, publish, pause/resume;
- * version history; live counts per step every few seconds.
+ * version history; live counts per step every few seconds; the Simulate drawer (a dry
+ * run whose path is highlighted on the canvas).
  */
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { Link, useBlocker, useNavigate, useParams } from 'react-router';
 import type { StoreApi } from 'zustand';
 import { useStore } from 'zustand';
@@ -25,6 +26,8 @@ import { useEditorKeys } from './keys';
 import { Palette } from './Palette';
 import { ProblemsList } from './ProblemsList';
 import { SidePanel } from './SidePanel';
+import { SimulatePanel } from './SimulatePanel';
+import type { Highlight } from './simulation';
 import { createEditorStore, isDirty, type EditorState } from './store';
 
 export function EditorPage() {
@@ -73,6 +76,9 @@ function Workspace({ detail, graph, version }: { detail: JourneyDetail; graph: A
   const flow = useReactFlow();
   const [note, setNote] = useState<{ text: string; kind: 'ok' | 'error' } | null>(null);
   const [checked, setChecked] = useState(false);
+  const [simulating, setSimulating] = useState(false);
+  const [highlight, setHighlightState] = useState<Highlight | null>(null);
+  const setHighlight = useCallback((h: Highlight | null) => setHighlightState(h), []);
   const dirty = useStore(store, isDirty);
   const canUndo = useStore(store, (s) => s.past.length > 0);
   const canRedo = useStore(store, (s) => s.future.length > 0);
@@ -199,6 +205,8 @@ function Workspace({ detail, graph, version }: { detail: JourneyDetail; graph: A
             {version === null && (
               <button type="button" onClick={() => run.mutate('validate')} disabled={busy}>Validate</button>
             )}
+            <button type="button" aria-pressed={simulating} onClick={() => setSimulating((v) => !v)}
+              title="Dry-run the journey against a contact's events or a JSONL file">Simulate</button>
             {editable && (
               <>
                 <button type="button" className="primary" onClick={() => run.mutate('publish')} disabled={busy}>Publish</button>
@@ -232,10 +240,12 @@ function Workspace({ detail, graph, version }: { detail: JourneyDetail; graph: A
           <div className={`editor-body${editable ? '' : ' read-only'}`}>
             {editable && <Palette />}
             <div className="canvas-column">
-              <Canvas />
+              <Canvas highlight={simulating ? highlight : null} />
               {version === null && <ProblemsList checked={checked} />}
             </div>
-            <SidePanel />
+            {simulating
+              ? <SimulatePanel journeyId={id} onHighlight={setHighlight} onClose={() => setSimulating(false)} />
+              : <SidePanel />}
           </div>
         </div>
         {blocker.state === 'blocked' && (

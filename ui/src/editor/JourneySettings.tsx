@@ -5,8 +5,9 @@
 
 import type { JsonObject } from '../graph/types';
 import { useEditor } from './context';
-import { DurationPicker, EventTypeInput, JsonField, SelectField, TextField } from './fields';
+import { DurationPicker, EventTypeInput, SelectField, TextField } from './fields';
 import { withField } from './NodeForm';
+import { RuleField } from './RuleField';
 
 const str = (value: unknown) => (typeof value === 'string' ? value : '');
 const obj = (value: unknown): JsonObject | undefined =>
@@ -44,7 +45,7 @@ export function JourneySettings() {
       )}
       <EventTypeInput label="Goal: this event ends the journey (optional)" value={str(goal?.event)} disabled={readOnly}
         onChange={(v) => set('goal', v ? { ...(goal ?? {}), event: v } : undefined, 'goal')} />
-      <JsonField label="Exit rule (optional)" value={settings.exit} disabled={readOnly}
+      <RuleField label="Exit rule (optional)" name="exit" value={settings.exit} disabled={readOnly} optional
         hint="contacts leave as soon as it holds; see docs/segments.md" onChange={(v) => set('exit', v)} />
       <div className="field check">
         <label>

@@ -8,6 +8,7 @@ import type { FlowNode } from '../graph/convert';
 import type { JsonObject } from '../graph/types';
 import { useEditor } from './context';
 import { DurationPicker, EventTypeInput, JsonField, SelectField, TemplatePicker, TextField } from './fields';
+import { RuleField } from './RuleField';
 
 const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const str = (value: unknown) => (typeof value === 'string' ? value : '');
@@ -80,9 +81,8 @@ function EntryForm({ data, set, disabled }: FormProps) {
         <TextField label="Segment id" name="segment" value={str(trigger.segment)} disabled={disabled}
           onChange={(v) => setTrigger('segment', v || undefined)} />
       )}
-      <JsonField label="Only contacts matching (rule, optional)" name="filter" value={data.filter} disabled={disabled}
-        hint='e.g. {"attr": "country", "op": "eq", "value": "DE"}; see docs/segments.md'
-        onChange={(v) => set('filter', v)} />
+      <RuleField label="Only contacts matching (optional)" name="filter" value={data.filter} disabled={disabled} optional
+        withProperty hint="no conditions: every contact; see docs/segments.md" onChange={(v) => set('filter', v)} />
     </>
   );
 }
@@ -183,8 +183,8 @@ function BranchForm({ data, set, replace, disabled }: FormProps) {
               <legend>Condition {i + 1}</legend>
               <TextField label="Outcome (handle)" value={str(c.handle)} disabled={disabled}
                 onChange={(v) => setCase(i, 'handle', v)} />
-              <JsonField label="Rule" value={c.rule} disabled={disabled} hint='e.g. {"tag": "vip"}; see docs/segments.md'
-                onChange={(v) => setCase(i, 'rule', v)} />
+              <RuleField label="Rule" name={`cases[${i}].rule`} value={c.rule} disabled={disabled}
+                hint="see docs/segments.md" onChange={(v) => setCase(i, 'rule', v)} />
               {!disabled && cases.length > 1 && (
                 <button type="button" className="link danger" onClick={() => set('cases', cases.filter((_, j) => j !== i), null)}>
                   Remove condition {i + 1}

@@ -1,8 +1,10 @@
 /**
  * A template: subject, HTML and text in plain code textareas, a merge-tag menu that inserts
- * at the cursor of the last field used, and a preview of the saved template rendered by
- * `POST /v1/templates/{id}/preview` (strict: a missing merge tag shows under its field) with
- * a real contact or sample attributes, in a sandboxed iframe.
+ * at the cursor of the last field used, and a live preview of the template as edited (saved
+ * or not) rendered by `POST /v1/templates/preview` a moment after typing stops (strict: a
+ * missing merge tag is named with its field) with a real contact or sample attributes, in a
+ * sandboxed iframe. "Send test to outbox" composes the saved template for a contact exactly
+ * as a send would and puts it in the outbox (`POST /v1/templates/{id}/test-send`).
  */
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
@@ -12,6 +14,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { api, ApiError, errorText, seg } from '../api/client';
 import { canEdit, useUser } from '../api/session';
 import type { Channel, ContactPage, Rendered, TemplateBody } from '../api/types';
+import { ContactPicker } from '../components/ContactPicker';
 import { ErrorState, Loading } from '../components/States';
 import { useContactNames } from '../segments/lookups';
 import { insertAt, mergeTags, parseSample, SAMPLE_OFFER, tagText } from '../templates/mergeTags';
@@ -191,15 +194,25 @@ function TemplateForm({ saved }: { saved: TemplateBody | null }) {
             </div>
           )}
         </form>
-        {saved ? <TemplatePreview id={id} dirty={dirty} /> : (
-          <aside className="card preview-panel"><h2>Preview</h2><p className="muted">Save the template to preview it.</p></aside>
-        )}
+        <div className="stack">
+          <TemplatePreview template={previewBody(draft)} />
+          {saved && editable && <TestSend id={saved.id ?? id} dirty={dirty} />}
+        </div>
       </div>
     </section>
   );
 }
 
-function TemplatePreview({ id, dirty }: { id: string; dirty: boolean }) {
+/** What the preview renders: the fields of the template's channel, as typed. */
+function previewBody(draft: TemplateBody): Record<string, string> {
+  const body: Record<string, string> = { channel: draft.channel };
+  for (const field of ['subject', 'html', 'text'] as const) {
+    if (draft[field] && (draft.channel === 'email' || field === 'text')) body[field] = draft[field] as string;
+  }
+  return body;
+}
+
+function TemplatePreview({ template }: { template: Record<string, string> }) {
   const [source, setSource] = useState<'sample' | 'contact'>('sample');
   const [contactId, setContactId] = useState('');
   const [sampleText, setSampleText] = useState('first_name = Ann\nemail = ann@example.com');
@@ -208,6 +221,7 @@ function TemplatePreview({ id, dirty }: { id: string; dirty: boolean }) {
   const contacts = useQuery({ queryKey: ['contacts-picker'], queryFn: () => api<ContactPage>('/v1/contacts?limit=50'), staleTime: 30_000 });
   const { sample, errors } = parseSample(sampleText);
   const body = JSON.stringify({
+    template,
     ...(source === 'contact' ? { contact_id: contactId } : { sample }),
     context: withOffer ? { offer: SAMPLE_OFFER } : {},
   });
@@ -215,20 +229,22 @@ function TemplatePreview({ id, dirty }: { id: string; dirty: boolean }) {
     const timer = setTimeout(() => setAsked(body), 300);
     return () => clearTimeout(timer);
   }, [body]);
-  const ready = asked !== '' && !(source === 'contact' && !contactId);
+  const empty = !template.subject && !template.html && !template.text;
+  const ready = asked !== '' && !(source === 'contact' && !contactId) && !empty;
   const preview = useQuery({
-    queryKey: ['template-preview', id, asked],
-    queryFn: ({ signal }) => api<Rendered>(`/v1/templates/${seg(id)}/preview`, { method: 'POST', body: JSON.parse(asked), signal }),
+    queryKey: ['template-preview', asked],
+    queryFn: ({ signal }) => api<Rendered>('/v1/templates/preview', { method: 'POST', body: JSON.parse(asked), signal }),
     enabled: ready,
     retry: false,
   });
   const error = preview.error instanceof ApiError ? preview.error : null;
-  const where = error?.details[0]?.loc;
+  const where = error?.details[0]?.loc?.replace(/^template\./, '');
 
   return (
     <aside className="card preview-panel" aria-label="Preview">
       <h2>Preview</h2>
-      {dirty && <p className="hint">The preview shows the saved template: save (Ctrl+S) to see your changes.</p>}
+      <p className="muted small">Shows your edits as you type, saved or not.</p>
+      {empty && <p className="muted">Write the template to preview it.</p>}
       <fieldset className="stack">
         <legend>Render with</legend>
         <div className="row">
@@ -275,5 +291,46 @@ function TemplatePreview({ id, dirty }: { id: string; dirty: boolean }) {
         </div>
       )}
     </aside>
+  );
+}
+
+interface TestSent {
+  message_id: string;
+  contact_id: string;
+  to: string;
+  channel: string;
+}
+
+/** "Send test to outbox": the saved template, composed for a contact, into the outbox only. */
+function TestSend({ id, dirty }: { id: string; dirty: boolean }) {
+  const [contactId, setContactId] = useState('');
+  const send = useMutation({
+    mutationFn: () => api<TestSent>(`/v1/templates/${seg(id)}/test-send`, { method: 'POST', body: { contact_id: contactId } }),
+  });
+  const error = send.error instanceof ApiError ? send.error : null;
+  return (
+    <section className="card test-send" aria-label="Send a test">
+      <h2>Send a test</h2>
+      <p className="muted small">Composed exactly as a journey would send it, but only into the outbox: nobody receives it.</p>
+      {dirty && <p className="hint">The test uses the saved template: save (Ctrl+S) first to send your changes.</p>}
+      <ContactPicker id="test-send-contact" label="To contact" value={contactId}
+        onChange={(v) => { setContactId(v); send.reset(); }} />
+      <div className="actions start">
+        <button type="button" disabled={!contactId || send.isPending} onClick={() => send.mutate()}>
+          {send.isPending ? 'Sending…' : 'Send test to outbox'}
+        </button>
+      </div>
+      {send.isError && (
+        <p className="form-error" role="alert" data-testid="test-send-error">
+          {errorText(send.error)}{error?.details[0]?.loc && error.details[0].loc !== 'template' ? ` (${error.details[0].loc})` : ''}
+        </p>
+      )}
+      {send.data && (
+        <p className="note ok" role="status" data-testid="test-send-done">
+          Test sent to {send.data.to} ({send.data.message_id}).{' '}
+          <Link to={`/outbox?contact_id=${encodeURIComponent(send.data.contact_id)}`}>Open the outbox</Link>
+        </p>
+      )}
+    </section>
   );
 }
