@@ -176,13 +176,23 @@ def contact_deleted(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
     conn.execute("UPDATE events SET data = '{}' WHERE workspace = ? AND contact_id = ? AND data <> '{}'", key)
 
 
+def _sortable(at: str | None) -> str | None:
+    """ISO text that sorts in time order: ``...:05Z`` written as ``...:05.000000Z``."""
+    return at[:19] + ".000000Z" if at and len(at) == 20 else at
+
+
+_SORTABLE_LAST_ORDER = ("CASE WHEN length(last_order_at) = 20 THEN substr(last_order_at, 1, 19) || '.000000Z'"
+                        " ELSE last_order_at END")
+
+
 def order_placed(conn: sqlite3.Connection, event: dict[str, Any]) -> None:
     value = _amount((event.get("data") or {}).get("amount"))
     at = event.get("occurred_at")
     _touch(conn, event,
            "order_count = order_count + 1, lifetime_value = ROUND(lifetime_value + ?, 2),"
-           " last_order_at = CASE WHEN last_order_at IS NULL OR ? > last_order_at THEN ? ELSE last_order_at END",
-           (value, at, at))
+           f" last_order_at = CASE WHEN last_order_at IS NULL OR ? > {_SORTABLE_LAST_ORDER} THEN ?"
+           " ELSE last_order_at END",
+           (value, _sortable(at), at))
 
 
 # -- messages ------------------------------------------------------------------------
