@@ -33,6 +33,7 @@ from engine.tracking import Tracker
 from engine.worker import Worker
 from projections import Projector
 from projections.commerce import attribution_window
+from projections.segment_sql import prepare as prepare_segment_sql
 
 logger = logging.getLogger("switchback")
 
@@ -140,6 +141,7 @@ class Services:
         if conn is None:
             conn = connect(self.data_dir / "read.db")
             conn.execute("PRAGMA query_only = ON")
+            prepare_segment_sql(conn)  # segment rules compiled to SQL call switchback_attr on SQLite
             self._read.conn = conn
         return conn
 

@@ -1,4 +1,5 @@
-"""What marketers define, as event-sourced aggregates: journeys, message templates, API keys.
+"""What marketers define, as event-sourced aggregates: journeys, message templates, API keys,
+segments.
 
 The domain model behind ``engine.definitions`` (which stores these with
 ``eventsourcing``). Each ``@event`` method is the command, the recorded event and the
@@ -28,7 +29,9 @@ __all__ = [
     "DefinitionError",
     "JourneyDefinition",
     "MessageTemplate",
+    "SegmentDefinition",
     "WorkspaceIndex",
+    "WorkspaceSegments",
     "Workspaces",
     "iso",
 ]
@@ -285,3 +288,73 @@ class ApiKey(Aggregate):
             "created_at": iso(self.created_on),
             "revoked": self.revoked,
         }
+
+
+class WorkspaceSegments(Aggregate):
+    """The segment ids of one workspace, in order of creation (deleted ones removed)."""
+
+    @staticmethod
+    def create_id(workspace: str) -> UUID:
+        return _id("segments", workspace)
+
+    @event("Opened")
+    def __init__(self, workspace: str) -> None:
+        self.workspace = workspace
+        self.segments: list[str] = []
+
+    def add(self, segment_id: str) -> None:
+        if segment_id not in self.segments:
+            self._added(segment_id)
+
+    def remove(self, segment_id: str) -> None:
+        if segment_id in self.segments:
+            self._removed(segment_id)
+
+    @event("SegmentAdded")
+    def _added(self, segment_id: str) -> None:
+        self.segments.append(segment_id)
+
+    @event("SegmentRemoved")
+    def _removed(self, segment_id: str) -> None:
+        self.segments.remove(segment_id)
+
+
+class SegmentDefinition(Aggregate):
+    """A segment: ``kind`` dynamic (members follow ``rule``) or static (members are set
+    by imports). ``definition`` holds name, description, kind and rule; ``version``
+    counts the changes, deletion included (membership events name the version they
+    were computed from)."""
+
+    @staticmethod
+    def create_id(workspace: str, segment_id: str) -> UUID:
+        return _id("segment", workspace, segment_id)
+
+    @event("Created")
+    def __init__(self, workspace: str, segment_id: str, definition: dict[str, Any]) -> None:
+        self.workspace = workspace
+        self.segment_id = segment_id
+        self.definition = definition
+        self.version = 1
+        self.deleted = False
+
+    def edit(self, definition: dict[str, Any]) -> bool:
+        """Record a change; False when nothing changed."""
+        if not self.deleted and definition == self.definition:
+            return False
+        self._edited(definition)
+        return True
+
+    @event("Edited")
+    def _edited(self, definition: dict[str, Any]) -> None:
+        self.definition = definition
+        self.version += 1
+        self.deleted = False
+
+    def delete(self) -> None:
+        if not self.deleted:
+            self._deleted()
+
+    @event("Deleted")
+    def _deleted(self) -> None:
+        self.deleted = True
+        self.version += 1

@@ -1,4 +1,4 @@
-"""The definitions store: journeys, message templates and API keys, event-sourced.
+"""The definitions store: journeys, message templates, API keys and segments, event-sourced.
 
 ``Definitions`` is the one face the API and the runtimes use. Underneath, an
 ``eventsourcing`` application records every change of the aggregates in
@@ -42,6 +42,7 @@ from engine.definition_models import (
     DefinitionError,
     JourneyDefinition,
     MessageTemplate,
+    SegmentDefinition,
     WorkspaceIndex,
     Workspaces,
     iso,
@@ -50,13 +51,15 @@ from engine.plan import compile_plan
 from engine.templates import check_syntax
 from journeys.events import CHANNELS
 from journeys.graph import Journey
-from journeys.validation import errors, validate_journey
+from engine.segment_store import SegmentStore
+from journeys.validation import Problem, errors, validate_journey
 
 __all__ = ["ROLES", "DefinitionError", "Definitions"]
 
 logger = logging.getLogger("switchback.definitions")
 A = TypeVar("A", bound=Aggregate)
-_KINDS = {JourneyDefinition: "journey", MessageTemplate: "template", ApiKey: "API key", WorkspaceIndex: "workspace"}
+_KINDS = {JourneyDefinition: "journey", MessageTemplate: "template", ApiKey: "API key", WorkspaceIndex: "workspace",
+          SegmentDefinition: "segment"}
 MIN_SECRET = 16
 MAX_TEMPLATE_PART = 500_000
 
@@ -85,8 +88,8 @@ def _check_name(kind: str, value: Any) -> str:
     return value
 
 
-class Definitions:
-    """Journeys, templates and API keys of every workspace (see the module docstring)."""
+class Definitions(SegmentStore):
+    """Journeys, templates, segments and API keys of every workspace (see the module docstring)."""
 
     def __init__(self, sqlite_path: str | Path | None = None, env: dict[str, str] | None = None) -> None:
         config: dict[str, str] = {}
@@ -206,7 +209,7 @@ class Definitions:
         draft = parsed.to_json() | {"status": "draft", "version": 0}
         with self._lock:
             index, registry = self._index_for_write(workspace)
-            problems = validate_journey(parsed, templates=index.templates)
+            problems = self._journey_problems(workspace, parsed, index.templates)
             aggregate = self._find(JourneyDefinition, JourneyDefinition.create_id(workspace, parsed.id))
             if aggregate is None:
                 aggregate = JourneyDefinition(workspace, parsed.id, deepcopy(draft))
@@ -220,14 +223,14 @@ class Definitions:
         """Problems of the current draft (errors block publishing, warnings do not)."""
         journey = self._journey(workspace, journey_id)
         parsed = Journey.model_validate(journey.draft)
-        return [p.as_dict() for p in validate_journey(parsed, templates=self._template_ids(workspace))]
+        return [p.as_dict() for p in self._journey_problems(workspace, parsed, self._template_ids(workspace))]
 
     def publish(self, workspace: str, journey_id: str) -> dict[str, Any]:
         """Freeze the draft as version N+1 and make the journey published; returns that graph."""
         with self._lock:
             journey = self._journey(workspace, journey_id)
             parsed = Journey.model_validate(journey.draft)
-            problems = validate_journey(parsed, templates=self._template_ids(workspace))
+            problems = self._journey_problems(workspace, parsed, self._template_ids(workspace))
             blocking = errors(problems)
             if blocking:
                 raise DefinitionError(
@@ -246,6 +249,16 @@ class Definitions:
                 ) from None
             self._save(journey)
         return graph
+
+    def _journey_problems(self, workspace: str, parsed: Journey, templates: list[str]) -> list[Problem]:
+        """The validator's problems, with segment references checked against the defined
+        segments. An undefined segment is a warning, not an error: its members may come
+        from ``segment.entered`` events sent from outside (as before segments existed)."""
+        problems = validate_journey(parsed, templates=templates, segments=self.segment_ids(workspace))
+        return [Problem(p.code, f"{p.message.split(';')[0]} as a segment here: only segment.entered events sent "
+                        "from outside put contacts in it (define it under /v1/segments)",
+                        node=p.node, edge=p.edge, field=p.field, severity="warning")
+                if p.code == "SB-011" else p for p in problems]
 
     def _transition(self, workspace: str, journey_id: str, command: str) -> dict[str, Any]:
         with self._lock:

@@ -4,6 +4,17 @@ contact states, instances, emitted events and send commands out.
 Both runtimes drive this same code: the embedded one (``engine.runtime``, SQLite log)
 and the distributed one (``engine.distributed``, Kafka + PostgreSQL). They differ only
 in where states are loaded from and where the results are written.
+
+Segments (``journeys.segments``): after an input event changes a contact, the segments
+whose rules read what changed are evaluated again; each change becomes a
+``segment.entered``/``segment.exited`` event (source ``engine``, id derived from the
+cause), is applied to the contact at once and is fed to the journeys right after the
+input. The engine's own membership events come back from the log as echoes and are
+skipped; membership events from elsewhere (backfill, static imports) that change
+nothing for a defined segment are dropped. Time-relative segments re-check a contact
+at the next instant their verdict may change: a timer kept as the pseudo instance
+``SEGMENT_TIMER`` next to the contact's journey instances, fired like any other.
+A workspace without segments pays one dict lookup per event.
 """
 
 from __future__ import annotations
@@ -18,10 +29,12 @@ from engine.state import key_of, split_key
 from journeys.contact import apply_event, new_contact
 from journeys.events import iso_from_epoch
 from journeys.graph import Journey
+from journeys.segments import SEGMENT_EVENTS, SegmentBook
 
 # Events the engine writes for bookkeeping; read back only if some journey uses them.
 BOOKKEEPING = frozenset({"journey.entered", "journey.node_entered", "journey.exited",
                          "journey.goal_reached", "message.queued"})
+SEGMENT_TIMER = "~segments"  # pseudo journey id of a contact's time-relative segment re-check
 
 
 class JourneySource(Protocol):
@@ -30,6 +43,7 @@ class JourneySource(Protocol):
     def published(self) -> list[tuple[str, dict[str, Any], str]]: ...
     def all_versions(self) -> list[tuple[str, dict[str, Any]]]: ...
     def changes(self) -> int: ...
+    # optional: def segments(self) -> list[tuple[str, dict[str, Any]]]  (workspace, definition)
 
 
 @dataclass
@@ -41,6 +55,7 @@ class Catalog:
     status: dict[tuple[str, str], str] = field(default_factory=dict)
     triggers: dict[tuple[str, str], list[Plan]] = field(default_factory=dict)
     used_types: set[str] = field(default_factory=set)
+    segments: dict[str, SegmentBook] = field(default_factory=dict)
 
     @classmethod
     def build(cls, source: JourneySource) -> Catalog:
@@ -56,6 +71,12 @@ class Catalog:
             catalog.status[(workspace, plan.journey_id)] = status
             catalog.triggers.setdefault((workspace, plan.trigger_event), []).append(plan)
             catalog._note_types(plan)
+        defined: dict[str, list[dict[str, Any]]] = {}
+        for workspace, segment in getattr(source, "segments", list)():
+            defined.setdefault(workspace, []).append(segment)
+        catalog.segments = {workspace: SegmentBook(items) for workspace, items in defined.items()}
+        for book in catalog.segments.values():
+            catalog.used_types |= book.event_types  # e.g. a segment of contacts who entered a journey
         return catalog
 
     def _note_types(self, plan: Plan) -> None:
@@ -152,9 +173,33 @@ class JourneyProcessor:
     def _on_event(self, batch: Batch, event: dict[str, Any], now: float, cause: str) -> None:
         workspace = event["workspace"]
         key = key_of(workspace, event["contact_id"])
+        segments = self.catalog.segments
+        if segments or event["type"] in SEGMENT_EVENTS:
+            self._on_event_with_segments(batch, key, segments.get(workspace), event, now, cause)
+            return
         contact = apply_event(batch.contact(key), event)
         batch.contacts[key] = contact
         batch.dirty_contacts.add(key)
+        self._journeys(batch, key, contact, event, now, cause)
+
+    def _on_event_with_segments(self, batch: Batch, key: str, book: SegmentBook | None, event: dict[str, Any],
+                                now: float, cause: str) -> None:
+        if event["type"] in SEGMENT_EVENTS and self._no_news(batch, key, book, event):
+            return
+        before = batch.contact(key)
+        contact = apply_event(before, event)
+        derived: list[dict[str, Any]] = []
+        if book:
+            contact, derived = self._segments(batch, key, book, before, contact, event, now, cause)
+        batch.contacts[key] = contact
+        batch.dirty_contacts.add(key)
+        self._journeys(batch, key, contact, event, now, cause)
+        for membership in derived:
+            self._journeys(batch, key, contact, membership, now, cause)
+
+    def _journeys(self, batch: Batch, key: str, contact: dict[str, Any], event: dict[str, Any], now: float,
+                  cause: str) -> None:
+        workspace = event["workspace"]
         mine = batch.instances.setdefault(key, {})
         handled = set()
         for journey_id, inst in list(mine.items()):
@@ -172,10 +217,68 @@ class JourneyProcessor:
             inst = mine.get(plan.journey_id)
             self._apply(batch, key, contact, inst, *step(inst, event, plan, now, contact), now, cause)
 
+    # -- segments ---------------------------------------------------------------------
+    @staticmethod
+    def _no_news(batch: Batch, key: str, book: SegmentBook | None, event: dict[str, Any]) -> bool:
+        """Skip the engine's own membership events (applied when emitted) and outside
+        ones that change nothing for a defined segment (a backfill racing the engine)."""
+        if event.get("source") == "engine":
+            return True
+        segment_id = (event.get("data") or {}).get("segment_id")
+        if not book or segment_id not in book.segments:
+            return False
+        return (segment_id in batch.contact(key)["segments"]) == (event["type"] == "segment.entered")
+
+    def _segments(self, batch: Batch, key: str, book: SegmentBook, before: dict[str, Any], contact: dict[str, Any],
+                  event: dict[str, Any] | None, now: float, cause: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Apply the membership changes ``event`` (None: the re-check timer) caused."""
+        found = book.changes(before, contact, event, now)
+        derived = []
+        if found.changes:
+            workspace, contact_id = contact["workspace"], contact["id"]
+            stamp = iso_from_epoch(now)
+            for kind, segment_id in found.changes:
+                membership = envelope(event_id(cause, key, f"{kind}:{segment_id}"), kind, workspace, contact_id, stamp,
+                                      {"segment_id": segment_id})
+                contact = apply_event(contact, membership)
+                batch.emitted.append(membership)
+                derived.append(membership)
+        if found.timed:
+            self._set_recheck(batch, key, book.due_at(contact, now))
+        return contact, derived
+
+    @staticmethod
+    def _set_recheck(batch: Batch, key: str, wake_at: float | None) -> None:
+        mine = batch.instances.setdefault(key, {})
+        current = mine.get(SEGMENT_TIMER)
+        if (current["wake_at"] if current else None) == wake_at:
+            return
+        mine[SEGMENT_TIMER] = {"journey_id": SEGMENT_TIMER, "version": 0, "wake_at": wake_at,
+                               "state": "active" if wake_at is not None else "done"}
+        batch.dirty_instances.add((key, SEGMENT_TIMER))
+
+    def _on_recheck(self, batch: Batch, key: str, inst: dict[str, Any], now: float) -> bool:
+        workspace, _ = split_key(key)
+        book = self.catalog.segments.get(workspace)
+        contact = batch.contact(key)
+        if not book or not book.timed:
+            self._set_recheck(batch, key, None)
+            return True
+        cause = f"t{int(inst['wake_at'] * 1000):013d}"
+        contact, derived = self._segments(batch, key, book, contact, contact, None, now, cause)
+        if derived:
+            batch.contacts[key] = contact
+            batch.dirty_contacts.add(key)
+        for membership in derived:
+            self._journeys(batch, key, contact, membership, now, cause)
+        return True
+
     def _on_timer(self, batch: Batch, key: str, journey_id: str, now: float) -> bool:
         inst = batch.instances.get(key, {}).get(journey_id)
         if inst is None or inst["state"] != "active" or inst["wake_at"] is None or inst["wake_at"] > now:
             return False
+        if journey_id == SEGMENT_TIMER:
+            return self._on_recheck(batch, key, inst, now)
         workspace, _ = split_key(key)
         plan = self.catalog.versions.get((workspace, journey_id, inst["version"]))
         if plan is None:
