@@ -36,11 +36,12 @@ from uuid import UUID, uuid5
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import RecordConflictError
 
 from api.sign_in_failures import PgFailures, SqliteFailures
+from engine.aggregates import find_aggregate
 from engine.definition_models import NAME_PATTERN
 from journeys.events import iso_from_epoch
 
@@ -250,11 +251,7 @@ class UserDirectory:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _find(self, cls: type, aggregate_id: UUID) -> Any:
-        try:
-            aggregate = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return aggregate if isinstance(aggregate, cls) else None
+        return find_aggregate(self.app, cls, aggregate_id)
 
     def _user(self, email: str) -> User | None:
         return self._find(User, User.create_id(email))

@@ -35,6 +35,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError
 
+from engine.aggregates import find_aggregate
 from engine.definition_models import (
     NAME_PATTERN,
     ROLES,
@@ -132,11 +133,7 @@ class Definitions(SegmentStore):
         return aggregate
 
     def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        try:
-            aggregate = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return aggregate if isinstance(aggregate, cls) else None
+        return find_aggregate(self.app, cls, aggregate_id)
 
     def _save(self, *aggregates: Aggregate | None) -> None:
         try:

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import OperationalError, RecordConflictError
 
+from engine.aggregates import find_aggregate
 from engine.qr import qr_base64
 from journeys.events import iso_from_epoch, parse_time
 from journeys.offers import (
@@ -178,11 +179,7 @@ class OfferBook:
     # -- plumbing -------------------------------------------------------------------------
 
     def _find(self, cls: type, aggregate_id: UUID) -> Any:
-        try:
-            aggregate = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return aggregate if isinstance(aggregate, cls) else None
+        return find_aggregate(self.app, cls, aggregate_id)
 
     def _lookup(self, token: Any) -> Offer | None:
         """The offer with exactly this token (found by its id, then compared in constant time)."""
