@@ -236,13 +236,14 @@ class UserDirectory:
     def from_postgres(cls, dsn: str, schema: str = "switchback", env: dict[str, str] | None = None,
                       hasher: PasswordHasher | None = None) -> UserDirectory:
         """The directory in PostgreSQL: ``userdirectory_events`` and ``sign_in_failures`` in ``schema``."""
-        from engine.pgconfig import describe, ensure_schema, postgres_env  # psycopg: distributed mode only
+        from engine.pgconfig import ddl_lock, describe, ensure_schema, postgres_env  # psycopg: distributed only
 
         config = postgres_env(dsn, schema, prefix=UserDirectoryApp.name)
         config.update(env or {})
         ensure_schema(dsn, schema)
         logger.info("user directory: PostgreSQL %s, schema %s", describe(dsn), schema)
-        return cls(env=config, hasher=hasher, failures=PgFailures(dsn, schema))
+        with ddl_lock(dsn, schema):  # its tables are created now; other processes may be starting too
+            return cls(env=config, hasher=hasher, failures=PgFailures(dsn, schema))
 
     def close(self) -> None:
         self.app.close()

@@ -110,13 +110,14 @@ class Definitions(SegmentStore):
         ``env`` adds or overrides eventsourcing settings (e.g. ``DEFINITIONS_POSTGRES_POOL_SIZE``).
         The password is passed to the connection pool only, never logged.
         """
-        from engine.pgconfig import describe, ensure_schema, postgres_env  # psycopg: distributed mode only
+        from engine.pgconfig import ddl_lock, describe, ensure_schema, postgres_env  # psycopg: distributed only
 
         config = postgres_env(dsn, schema, prefix=DefinitionsApp.name)
         config.update(env or {})
         ensure_schema(dsn, schema)
         logger.info("definitions store: PostgreSQL %s, schema %s", describe(dsn), schema)
-        return cls(env=config)
+        with ddl_lock(dsn, schema):  # its tables are created now; other processes may be starting too
+            return cls(env=config)
 
     def close(self) -> None:
         self.app.close()

@@ -164,14 +164,15 @@ class OfferBook:
         The pool is larger than the definitions store's: a burst of redemptions at the tills
         holds a connection each for a moment.
         """
-        from engine.pgconfig import describe, ensure_schema, postgres_env  # psycopg: distributed mode only
+        from engine.pgconfig import ddl_lock, describe, ensure_schema, postgres_env  # psycopg: distributed only
 
         config = postgres_env(dsn, schema, prefix=OfferBookApp.name)
         config.update({"OFFERBOOK_POSTGRES_POOL_SIZE": "2", "OFFERBOOK_POSTGRES_MAX_OVERFLOW": "10"})
         config.update(env or {})
         ensure_schema(dsn, schema)
         logger.info("offer book: PostgreSQL %s, schema %s", describe(dsn), schema)
-        return cls(env=config, base_url=base_url)
+        with ddl_lock(dsn, schema):  # its tables are created now; other processes may be starting too
+            return cls(env=config, base_url=base_url)
 
     def close(self) -> None:
         self.app.close()

@@ -16,6 +16,8 @@ for logs and messages. eventsourcing does not create schemas: ``ensure_schema`` 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from typing import Iterator
 
 import psycopg
 from psycopg import sql
@@ -94,6 +96,20 @@ def ensure_schema(dsn: str, schema: str) -> None:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
             pass  # created by someone else between the check and the insert
+
+
+@contextmanager
+def ddl_lock(dsn: str, schema: str) -> Iterator[None]:
+    """Hold the schema's DDL lock (the advisory lock every Switchback process takes before
+    creating tables in ``schema``) while the block runs: two processes starting together
+    would otherwise both run eventsourcing's CREATE TABLE IF NOT EXISTS and one would fail
+    with 'type ... already exists'."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"switchback-ddl:{schema}",))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"switchback-ddl:{schema}",))
 
 
 def drop_schema(dsn: str, schema: str) -> None:
