@@ -20,6 +20,12 @@ from tests.support import ADMIN, ROOT, free_port, stop_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# the marks of every browser test module: `pytestmark = BROWSER_TEST`
+BROWSER_TEST = [
+    pytest.mark.services,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium; "
+                                                      "`make test` installs it)"),
+]
 BUILT_UI = ROOT / "api" / "static" / "ui" / "index.html"
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 PASSWORD = "correct horse battery staple"

@@ -10,18 +10,12 @@ Screenshots of every screen land in ``test-artifacts/ui/``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
 
 from tests.support import settle
+from tests.ui.conftest import BROWSER_TEST
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.services,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium; "
-                                                      "`make test` installs it)"),
-]
+pytestmark = BROWSER_TEST
 
 ADMIN_EMAIL = "ada@example.com"
 ANALYST_EMAIL = "alan@example.com"

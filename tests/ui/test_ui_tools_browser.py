@@ -9,21 +9,15 @@ Screenshots land in ``test-artifacts/ui/``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import orjson
-import pytest
 
 from journeys.library import library_journey, library_templates
 from tests.support import settle
+from tests.ui.conftest import BROWSER_TEST
 from tests.ui.test_ui_browser import sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.services,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install -y chromium; "
-                                                      "`make test` installs it)"),
-]
+pytestmark = BROWSER_TEST
 
 EMAIL = "ada@example.com"
 CART_PATH = ["start", "wait_order", "remind", "wait_day", "vip", "last_call", "done"]
