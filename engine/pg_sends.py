@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable
 
 import orjson
@@ -32,8 +33,12 @@ CREATE TABLE IF NOT EXISTS {s}.rate_buckets (name TEXT PRIMARY KEY, state TEXT N
 
 
 class PgSendQueue:
+    """One connection; the ``deliver`` agent and the sending timer call it concurrently, so
+    every operation holds ``lock`` (two transactions must never interleave on it)."""
+
     def __init__(self, conn: AsyncConnection, schema: str):
         self.conn, self.s = conn, sql.Identifier(schema)
+        self.lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, dsn: str, schema: str) -> PgSendQueue:
@@ -57,7 +62,7 @@ class PgSendQueue:
         """Book and queue ``commands`` (``limits(command)``: the buckets it passes)."""
         if not commands:
             return
-        async with self.conn.transaction():
+        async with self.lock, self.conn.transaction():
             buckets_of = [limits(c) for c in commands]
             names = sorted({b.name for buckets in buckets_of for b in buckets})
             states: dict[str, Any] = {}
@@ -86,7 +91,7 @@ class PgSendQueue:
 
     async def take_due(self, now: float, limit: int = 200) -> list[tuple[dict[str, Any], bool]]:
         """Lease up to ``limit`` due sends: (command, attempted before)."""
-        async with self.conn.transaction():
+        async with self.lock, self.conn.transaction():
             cur = await self.conn.execute(self._q(
                 "SELECT message_id, body, attempted FROM {s}.scheduled_sends WHERE send_at <= %s "
                 "ORDER BY send_at LIMIT %s FOR UPDATE SKIP LOCKED"), (now, limit))
@@ -100,19 +105,22 @@ class PgSendQueue:
     async def hold(self, message_ids: list[str], until: float) -> None:
         """Put leased rows back, unsent, for ``until`` (a paused journey's messages)."""
         if message_ids:
-            await self.conn.execute(self._q(
-                "UPDATE {s}.scheduled_sends SET attempted = FALSE, send_at = %s WHERE message_id = ANY(%s)"),
-                (until, message_ids))
+            async with self.lock:
+                await self.conn.execute(self._q(
+                    "UPDATE {s}.scheduled_sends SET attempted = FALSE, send_at = %s WHERE message_id = ANY(%s)"),
+                    (until, message_ids))
 
     async def done(self, message_ids: list[str]) -> None:
         if message_ids:
-            await self.conn.execute(self._q("DELETE FROM {s}.scheduled_sends WHERE message_id = ANY(%s)"),
-                                    (message_ids,))
+            async with self.lock:
+                await self.conn.execute(self._q("DELETE FROM {s}.scheduled_sends WHERE message_id = ANY(%s)"),
+                                        (message_ids,))
 
     async def counts(self, now: float) -> tuple[int, int]:
         """(due now, waiting for later)."""
-        cur = await self.conn.execute(self._q(
-            "SELECT COUNT(*) FILTER (WHERE send_at <= %s), COUNT(*) FILTER (WHERE send_at > %s) FROM {s}.scheduled_sends"),
-            (now, now))
-        due, later = await cur.fetchone()
+        async with self.lock:
+            cur = await self.conn.execute(self._q(
+                "SELECT COUNT(*) FILTER (WHERE send_at <= %s), COUNT(*) FILTER (WHERE send_at > %s) "
+                "FROM {s}.scheduled_sends"), (now, now))
+            due, later = await cur.fetchone()
         return due, later

@@ -51,7 +51,9 @@ def test_a_journey_published_over_the_api_runs_through_kafka(tmp_path, kafka_boo
         def welcomed():
             stats = client.get("/v1/journeys/welcome-series/stats").json()
             outbox = client.get("/v1/outbox", params={"limit": 100}).json()["items"]
-            return stats["totals"]["entered"] == 30 and len(outbox) == 30, (stats, len(outbox))
+            # node stats come from <ns>.engine, the totals from journey.entered: wait for both
+            done = stats["totals"]["entered"] == 30 and stats["nodes"]["welcome"]["entered"] == 30
+            return done and len(outbox) == 30, (stats, len(outbox))
 
         stats, _ = wait_until(welcomed, 90, "every contact welcomed", api, worker, projector)
         assert stats["nodes"]["welcome"]["entered"] == 30

@@ -70,6 +70,34 @@ def test_each_due_send_is_leased_to_one_worker_and_an_expired_lease_comes_back_a
     run(go())
 
 
+def test_the_agent_and_the_timer_share_one_queue_concurrently(pg_schema):
+    """The worker's deliver agent enqueues while its timer takes due sends, on one
+    connection: their transactions must not interleave (that crashed a worker once)."""
+    async def go():
+        q = await PgSendQueue.open(PG, pg_schema)
+        try:
+            taken = []
+
+            async def agent():
+                for i in range(20):
+                    await q.enqueue(commands(10, prefix=f"b{i}-"), lambda c: [], NOW)
+                    await asyncio.sleep(0)
+
+            async def timer():
+                for _ in range(60):
+                    due = await q.take_due(NOW + 1)
+                    await q.done([c["message_id"] for c, _ in due])
+                    taken.extend(c["message_id"] for c, _ in due)
+                    await asyncio.sleep(0)
+
+            await asyncio.gather(agent(), timer())
+            taken.extend(c["message_id"] for c, _ in await q.take_due(NOW + 1, limit=1000))
+            assert len(taken) == 200 and len(set(taken)) == 200
+        finally:
+            await q.close()
+    run(go())
+
+
 @pytest.mark.parametrize("bad", ["a'); DROP TABLE scheduled_sends;--", "x\"y"])
 def test_odd_message_ids_and_bucket_names_are_data(pg_schema, bad):
     async def go():
