@@ -24,6 +24,7 @@ from psycopg import sql
 
 from api.services import ensure_admin_key
 from api.signing_key import signing_key
+from api.users import UserDirectory
 from api.settings import Settings
 from engine.clock import SystemClock
 from engine.definitions import Definitions
@@ -52,6 +53,7 @@ class DistributedServices:
         self.outbox = PgOutboxProvider(settings.pg, self.schema)
         self.read_model = PgReadModel(settings.pg, self.schema)
         self.offers = OfferBook.from_postgres(settings.pg, self.schema, base_url=settings.public_url())
+        self.users = UserDirectory.from_postgres(settings.pg, self.schema)
         self.tracker = Tracker(signing_key(settings), settings.public_url())  # the workers sign with the same secret
         self.clock = SystemClock()
         self._conn: psycopg.Connection | None = None
@@ -73,9 +75,7 @@ class DistributedServices:
         self.producer.close()
         self.read_model.close()
         self.offers.close()
-        users = getattr(self, "users", None)  # created on first use by api.users.user_directory
-        if users is not None:
-            users.close()
+        self.users.close()
 
     # -- the routes' interface ----------------------------------------------------
     def append(self, records: list[dict[str, Any]]) -> list[int | None]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from api.settings import Settings
 from api.signing_key import signing_key
+from api.users import UserDirectory
 from engine import state
 from engine.clock import SystemClock, VirtualClock
 from engine.definitions import Definitions
@@ -68,6 +69,7 @@ class Services:
         self.providers = ProviderRegistry(None, self.outbox, settings.public_url())  # SWITCHBACK_*_PROVIDER
         self.tracker = Tracker(signing_key(settings), settings.public_url())
         self.offers = OfferBook(data / "offers.db", base_url=settings.public_url())
+        self.users = UserDirectory(data / "users.db")
         self.sender = Sender(self.log, self.definitions, self.providers, self.clock, base_url=settings.public_url(),
                              wait_for_commands=self._wait_commands, tracker=self.tracker,
                              postal_address=settings.postal_address, offers=self.offers)
@@ -93,9 +95,7 @@ class Services:
         self.project_worker.stop()
         self.log.stop_checkpointer()
         self.offers.close()
-        users = getattr(self, "users", None)  # created on first use by api.users.user_directory
-        if users is not None:
-            users.close()
+        self.users.close()
 
     def _wait_commands(self, timeout: float) -> None:
         with self.runtime.commands_ready:

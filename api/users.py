@@ -60,7 +60,6 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 # Fixed forever: every stored user's aggregate id is derived from it.
 NAMESPACE = UUID("3d7e4f10-6b2a-4c59-9a8e-51f0c2d7b463")
 _RETRIES = 20
-_LOCK = threading.Lock()
 
 
 # -- rules (pure) ------------------------------------------------------------------------------
@@ -411,24 +410,6 @@ class UserDirectory:
 
 
 def user_directory(services: Any) -> UserDirectory:
-    """The services' ``UserDirectory``: ``services.users`` if set, else one created now and kept
-    there (embedded: ``<data_dir>/users.db``; distributed: ``Settings.pg`` in the schema).
-    Whoever stops the services closes it (``services.users.close()``)."""
-    directory = getattr(services, "users", None)
-    if directory is not None:
-        return directory
-    with _LOCK:
-        directory = getattr(services, "users", None)
-        if directory is None:
-            settings = services.settings
-            if settings.mode == "distributed" or not hasattr(services, "data_dir"):
-                if not settings.pg:
-                    from api.errors import ApiError
-
-                    raise ApiError(503, "unavailable", "users need PostgreSQL in distributed mode: set SWITCHBACK_PG")
-                schema = getattr(services, "schema", None) or settings.pg_schema
-                directory = UserDirectory.from_postgres(settings.pg, schema)
-            else:
-                directory = UserDirectory(Path(services.data_dir) / "users.db")
-            services.users = directory
-    return directory
+    """The running API's ``UserDirectory`` (made by the services: ``<data_dir>/users.db``
+    embedded, the PostgreSQL schema distributed; closed when they stop)."""
+    return services.users

@@ -13,8 +13,6 @@ The ``OfferBook`` (``engine.offers``) comes from ``offer_book(services)``. See d
 from __future__ import annotations
 
 import html
-import threading
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -32,7 +30,6 @@ router = APIRouter(tags=["offers"])
 STAFF = ("admin", "marketer", "redeemer")
 VIEWERS = ("admin", "marketer", "analyst")
 _STATUS = {"unknown": 404, "used_up": 409, "expired": 410}
-_BOOK_LOCK = threading.Lock()
 _PUBLIC_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -41,25 +38,9 @@ _PUBLIC_HEADERS = {
 
 
 def offer_book(services: Any) -> OfferBook:
-    """The services' ``OfferBook``: ``services.offers`` if set, else one created now and kept
-    there (embedded: ``<data_dir>/offers.db``; distributed: ``Settings.pg`` in the schema)."""
-    book = getattr(services, "offers", None)
-    if book is not None:
-        return book
-    with _BOOK_LOCK:
-        book = getattr(services, "offers", None)
-        if book is None:
-            settings = services.settings
-            base_url = settings.public_url()
-            if settings.mode == "distributed" or not hasattr(services, "data_dir"):
-                if not settings.pg:
-                    raise ApiError(503, "unavailable", "offers need PostgreSQL in distributed mode: set SWITCHBACK_PG")
-                schema = getattr(services, "schema", None) or settings.pg_schema
-                book = OfferBook.from_postgres(settings.pg, schema, base_url=base_url)
-            else:
-                book = OfferBook(Path(services.data_dir) / "offers.db", base_url=base_url)
-            services.offers = book
-    return book
+    """The running API's ``OfferBook`` (made by the services: ``<data_dir>/offers.db``
+    embedded, the PostgreSQL schema distributed)."""
+    return services.offers
 
 
 class RedeemIn(BaseModel):
